@@ -1,0 +1,5 @@
+"""`python -m socialguard` runs the command line."""
+
+from socialguard.cli import main
+
+main()

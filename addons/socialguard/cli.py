@@ -1,0 +1,208 @@
+"""The `socialguard` command line. Bad input is a message naming file, line and fix, exit 1;
+wrong usage exits 2 (click's own convention); nothing prints a traceback.
+
+Only `run` imports mitmproxy, so `check` and `validate` start fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+import urllib.parse
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from socialguard.policy import Policy, Who, attribute, decide
+from socialguard.policy_files import PolicyPaths, load_policy
+from socialguard.settings import parse_listen
+from socialguard.yamlfile import ConfigError
+
+CONFIG_OPTION = click.option(
+    "--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="IT's settings (default: config/policy.yaml if present, else the embedded defaults).",
+)
+AUTHORISATIONS_OPTION = click.option(
+    "--authorisations", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    help="The practice manager's list (default: allowlists/authorisations.yaml).",
+)
+
+
+def fail(message: str, error: ConfigError | None = None) -> NoReturn:
+    click.echo(f"socialguard: {message}", err=True)
+    if error is not None:
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+def load_or_exit(paths: PolicyPaths) -> Policy:
+    try:
+        return load_policy(paths)
+    except ConfigError as error:
+        fail("the policy was not loaded; fix these and try again:", error)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="socialguard")
+def main() -> None:
+    """Enforce the practice's social-media policy on its proxy gateway."""
+
+
+@main.command()
+@CONFIG_OPTION
+@AUTHORISATIONS_OPTION
+@click.option("--listen", help="HOST:PORT to listen on (default from policy.yaml: 0.0.0.0:8080).")
+@click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
+              help="Audit log file (default from policy.yaml: var/audit.jsonl).")
+@click.option("--proxyauth", help="Require proxy sign-in: @/path/to/htpasswd, or an LDAP spec.")
+@click.option("--upstream", help="Send allowed traffic through this HTTP proxy (http://host:port).")
+@click.option("--mode", type=click.Choice(["regular", "transparent"]), default="regular",
+              show_default=True, help="Explicit proxy, or transparently redirected traffic.")
+@click.option("--confdir", help="mitmproxy's directory for its CA (default ~/.mitmproxy).")
+def run(
+    config: Path | None,
+    authorisations: Path | None,
+    listen: str | None,
+    audit_log: Path | None,
+    proxyauth: str | None,
+    upstream: str | None,
+    mode: str,
+    confdir: str | None,
+) -> None:
+    """Start the proxy. An invalid policy stops it before it listens."""
+    paths = PolicyPaths(config, authorisations)
+    policy = load_or_exit(paths)
+    settings = policy.settings
+    try:
+        host, port = parse_listen(listen) if listen else (settings.listen_host, settings.listen_port)
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--listen") from None
+    if upstream and not upstream.startswith(("http://", "https://")):
+        raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
+    from socialguard.events import AuditLog, console_stream  # noqa: PLC0415
+    from socialguard.reload import PolicyHolder  # noqa: PLC0415
+    from socialguard.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
+
+    audit_path = audit_log or settings.audit_path
+    try:
+        audit = AuditLog(audit_path, console=console_stream())
+    except OSError as error:
+        fail(f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
+             "and its permissions")
+    audit.record("policy.loaded", {
+        "policy_digest": policy.digest,
+        "files": [str(p) for p in paths.watched()],
+        "exemptions": len(policy.authorisations.exemptions),
+        "services": len(policy.catalog.services),
+    })
+    options = ProxyOptions(
+        listen_host=host,
+        listen_port=port,
+        mode=mode,
+        upstream=upstream or settings.upstream,
+        proxyauth=proxyauth or settings.proxyauth,
+        https_block_page=settings.https_block == "page",
+        confdir=confdir,
+    )
+    click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
+    sys.exit(asyncio.run(serve(options, PolicyHolder(policy), audit)))
+
+
+def _targets(targets: Iterable[str]) -> Iterator[str]:
+    for target in targets:
+        if target == "-":
+            for line in sys.stdin:
+                line = line.strip()
+                if line:
+                    yield line
+        else:
+            yield target
+
+
+def host_of(target: str) -> str:
+    """A URL's host, or the target itself when it is a bare host (with or without a port)."""
+    if "://" in target:
+        try:
+            return urllib.parse.urlsplit(target).netloc.rpartition("@")[2]
+        except ValueError:
+            return target
+    return target.split("/", 1)[0]
+
+
+def parse_when(at: str | None, policy: Policy) -> dt.datetime:
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        when = dt.datetime.fromisoformat(at)
+    except ValueError:
+        raise click.BadParameter(
+            f"{at!r} is not a date and time like 2026-11-24T12:45", param_hint="--at"
+        ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=policy.settings.timezone)  # the practice's local time
+    return when
+
+
+@main.command()
+@CONFIG_OPTION
+@AUTHORISATIONS_OPTION
+@click.option("--user", help="Proxy sign-in name of the person asking.")
+@click.option("--ip", default="127.0.0.1", show_default=True, help="Their device's address.")
+@click.option("--at", help="When (ISO 8601; without an offset, the practice's local time).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per target.")
+@click.argument("targets", nargs=-1, required=True)
+def check(
+    config: Path | None,
+    authorisations: Path | None,
+    user: str | None,
+    ip: str,
+    at: str | None,
+    as_json: bool,
+    targets: tuple[str, ...],
+) -> None:
+    """Explain the decision for each TARGET (a URL or host; - reads them from standard input)."""
+    policy = load_or_exit(PolicyPaths(config, authorisations))
+    when = parse_when(at, policy)
+    who: Who = attribute(ip, user, policy.settings)
+    out = sys.stdout
+    write = out.write
+    for target in _targets(targets):
+        decision = decide(who, host_of(target), when, policy)
+        if as_json:
+            write(json.dumps({
+                "target": target,
+                "host": decision.host,
+                "action": str(decision.action),
+                "service": decision.service,
+                "category": decision.category,
+                "reason": str(decision.reason),
+                "exemption_id": decision.exemption_id,
+                "detail": decision.detail or None,
+            }) + "\n")
+        else:
+            what = f" — {decision.service_name} ({decision.category})" if decision.service else ""
+            because = f": {decision.detail}" if decision.detail else ""
+            via = f" [{decision.exemption_id}]" if decision.exemption_id else ""
+            write(f"{decision.host}: {decision.action}{what}; {decision.reason}{via}{because}\n")
+    out.flush()
+
+
+@main.command()
+@CONFIG_OPTION
+@AUTHORISATIONS_OPTION
+def validate(config: Path | None, authorisations: Path | None) -> None:
+    """Check the policy files; exit 0 when valid, 1 with every problem listed."""
+    paths = PolicyPaths(config, authorisations)
+    policy = load_or_exit(paths)
+    for warning in policy.authorisations.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    files = ", ".join(str(p) for p in paths.watched()) or "embedded defaults"
+    click.echo(
+        f"valid: {files} — {len(policy.catalog.services)} services, "
+        f"{len(policy.authorisations.exemptions)} exemptions, policy {policy.digest}"
+    )

@@ -1,0 +1,252 @@
+"""The mitmproxy addon that puts `decide()` on the wire: CONNECT, TLS ClientHello and each
+plain-HTTP request are decided, blocked ones refused, allowed tunnels relayed undecrypted.
+
+A thin adapter: it gathers names and identity from mitmproxy, asks the pure core, acts, and
+records. Every hook fails closed: an error here blocks, it never allows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from mitmproxy import connection, exceptions, http
+from mitmproxy.proxy import commands, events, layer, layers
+from mitmproxy.proxy.layers.tls import parse_client_hello, starts_like_tls_record
+
+from socialguard import blockpage
+from socialguard.events import AuditLog, utc_now
+from socialguard.hosts import HostError, normalise_host
+from socialguard.policy import (
+    Action,
+    Decision,
+    Policy,
+    Reason,
+    Who,
+    attribute,
+    decide,
+    most_restrictive,
+)
+
+logger = logging.getLogger("socialguard")
+
+# A TLS fatal alert, access_denied (49), in a TLS 1.2 record: "tlsv1 alert access denied".
+TLS_ACCESS_DENIED = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49])
+HTTP_403_HEADERS = {"Cache-Control": "no-store", "X-Socialguard": "blocked"}
+
+
+class RefuseTLS(layer.Layer):
+    """Answers a ClientHello with an access-denied alert and closes: a clear, early refusal."""
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, events.Start):
+            yield commands.SendData(self.context.client, TLS_ACCESS_DENIED)
+            yield commands.CloseConnection(self.context.client)
+
+
+def _username(metadata: dict[str, Any]) -> str | None:
+    """The proxy-auth user name; the password beside it is never kept or logged."""
+    auth = metadata.get("proxyauth")
+    if isinstance(auth, tuple) and auth and isinstance(auth[0], str) and auth[0]:
+        return auth[0]
+    return None
+
+
+class Enforcer:
+    """Decides every connection and request against the policy in force."""
+
+    def __init__(
+        self,
+        policy: Callable[[], Policy],
+        audit: AuditLog,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
+        self._policy = policy
+        self._audit = audit
+        self._clock = clock
+        # Per client connection: who it is (from the CONNECT) and the CONNECT decision.
+        self._who: dict[str, Who] = {}
+        self._connect: dict[str, Decision] = {}
+
+    # -- identity ------------------------------------------------------------------------
+    def _who_for(self, client: connection.Client, metadata: dict[str, Any] | None) -> Who:
+        user = _username(metadata) if metadata else None
+        known = self._who.get(client.id)
+        if known is not None and (user is None or user == known.user):
+            return known
+        who = attribute(client.peername[0], user, self._policy().settings)
+        self._who[client.id] = who
+        return who
+
+    # -- recording -----------------------------------------------------------------------
+    def _record(self, who: Who, decision: Decision, policy: Policy, **extra: Any) -> str:
+        event = "access.blocked" if decision.blocked else f"access.{decision.reason}"
+        if decision.reason is Reason.EXEMPTION:
+            event = "access.exception"
+        fields = {
+            "client_ip": who.client_ip,
+            "user": who.user,
+            "device": who.device,
+            "zone": who.zone,
+            "host": decision.host,
+            "service": decision.service,
+            "category": decision.category,
+            "reason": str(decision.reason),
+            "exemption_id": decision.exemption_id,
+            "purpose": decision.purpose,
+            "policy_digest": policy.digest,
+        }
+        if decision.detail:
+            fields["detail"] = decision.detail
+        fields.update(extra)
+        written = self._audit.record(event, fields)
+        return str(written["id"])
+
+    def _decide_names(self, who: Who, names: Iterator[str], policy: Policy) -> Decision:
+        when = self._clock()
+        decisions = [decide(who, name, when, policy) for name in dict.fromkeys(names) if name]
+        return most_restrictive(decisions)
+
+    # -- CONNECT ---------------------------------------------------------------------------
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return  # e.g. proxy authentication already answered 407
+        try:
+            policy = self._policy()
+            who = self._who_for(flow.client_conn, flow.metadata)
+            self._who[flow.client_conn.id] = who
+            decision = self._decide_names(who, iter([flow.request.host]), policy)
+            self._connect[flow.client_conn.id] = decision
+            if decision.blocked and policy.settings.https_block == "page":
+                return  # mitmproxy intercepts this one connection; its requests get the page
+            if decision.blocked or decision.recorded:
+                reference = self._record(who, decision, policy, via="connect")
+                if decision.blocked:
+                    flow.response = self._refusal(decision, reference, flow, html=False)
+        except Exception:  # noqa: BLE001 - fail closed, whatever went wrong
+            logger.exception("socialguard: CONNECT hook failed; refusing")
+            flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
+
+    # -- TLS inside a tunnel, or a transparently redirected connection -----------------------
+    def next_layer(self, nextlayer: layer.NextLayer) -> None:
+        if nextlayer.layer is not None:
+            return
+        context = nextlayer.context
+        if context.client.transport_protocol != "tcp" or context.server.address is None:
+            return
+        data = nextlayer.data_client()
+        if not data or not starts_like_tls_record(data):
+            return  # plain protocols are decided per request in requestheaders
+        client_id = context.client.id
+        try:
+            try:
+                hello = parse_client_hello(data)
+            except ValueError:
+                hello = None
+                names: list[str] = []
+                unreadable = True
+            else:
+                if hello is None:
+                    # The ClientHello is split across segments: wait, do not let NextLayer commit.
+                    raise exceptions.AddonHalt
+                names = [str(context.server.address[0])]
+                if hello.sni:
+                    names.append(hello.sni)
+                unreadable = False
+            policy = self._policy()
+            who = self._who.get(client_id) or attribute(
+                context.client.peername[0], None, policy.settings
+            )
+            if unreadable:
+                decision = Decision(
+                    action=Action.BLOCK,
+                    reason=Reason.MALFORMED_HOST,
+                    host=str(context.server.address[0]),
+                    detail="unreadable TLS ClientHello",
+                )
+            else:
+                decision = self._decide_names(who, iter(names), policy)
+            if decision.blocked:
+                if policy.settings.https_block == "page" and not unreadable:
+                    return  # NextLayer intercepts; each request then gets the block page
+                self._record(who, decision, policy, via="tls")
+                nextlayer.layer = RefuseTLS(context)
+                return
+            if decision.recorded and decision != self._connect.get(client_id):
+                self._record(who, decision, policy, via="tls")
+            nextlayer.layer = layers.TCPLayer(context, ignore=True)
+        except exceptions.AddonHalt:
+            raise
+        except Exception:  # noqa: BLE001 - fail closed
+            logger.exception("socialguard: TLS hook failed; refusing")
+            nextlayer.layer = RefuseTLS(context)
+
+    # -- each HTTP request (plain HTTP, or an intercepted connection) -----------------------
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            policy = self._policy()
+            who = self._who_for(flow.client_conn, flow.metadata)
+            request = flow.request
+            names = [request.host, request.host_header or ""]
+            if flow.client_conn.sni:
+                names.append(flow.client_conn.sni)
+            connect = self._connect.get(flow.client_conn.id)
+            if connect is not None:
+                names.append(connect.host)
+            for name in names:
+                if name:
+                    normalise_host(name)  # a malformed name is answered 400, never guessed
+            decision = self._decide_names(who, iter(names), policy)
+            if decision.blocked:
+                reference = self._record(who, decision, policy, via="http")
+                flow.response = self._refusal(decision, reference, flow, html=True)
+            elif decision.recorded:
+                self._record(who, decision, policy, via="http")
+        except HostError as error:
+            self._bad_request(flow, error)
+        except Exception:  # noqa: BLE001 - fail closed
+            logger.exception("socialguard: request hook failed; refusing")
+            flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
+
+    def _bad_request(self, flow: http.HTTPFlow, error: HostError) -> None:
+        policy = self._policy()
+        who = self._who_for(flow.client_conn, flow.metadata)
+        decision = Decision(
+            action=Action.BLOCK, reason=Reason.MALFORMED_HOST, host=error.raw[:255],
+            detail=error.reason,
+        )
+        reference = self._record(who, decision, policy, via="http")
+        flow.response = http.Response.make(
+            400,
+            f"Bad request: the host name could not be read ({error.reason}). "
+            f"Reference {reference}.\n",
+            {"Content-Type": "text/plain; charset=utf-8", **HTTP_403_HEADERS},
+        )
+
+    def _refusal(
+        self, decision: Decision, reference: str, flow: http.HTTPFlow, *, html: bool
+    ) -> http.Response:
+        practice = self._policy().settings.practice
+        headers = flow.request.headers
+        if html and blockpage.wants_html(
+            headers.get("accept", ""), headers.get("x-requested-with", "")
+        ):
+            body = blockpage.render_html(decision, reference, practice)
+            content_type = "text/html; charset=utf-8"
+        elif "json" in headers.get("accept", "").lower():
+            body = blockpage.render_json(decision, reference)
+            content_type = "application/json"
+        else:
+            body = blockpage.render_text(decision, reference)
+            content_type = "text/plain; charset=utf-8"
+        return http.Response.make(
+            403, body, {"Content-Type": content_type, **HTTP_403_HEADERS}
+        )
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._who.pop(client.id, None)
+        self._connect.pop(client.id, None)

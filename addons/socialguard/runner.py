@@ -1,0 +1,80 @@
+"""Start mitmproxy with socialguard in the right place of its addon chain.
+
+mitmproxy's own `-s` loading has traps (the addon runs after nothing, options given twice drop
+it silently); building the master here puts the enforcer after proxy authentication and
+before NextLayer, where `next_layer` decisions still count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+from mitmproxy import addons, master, options
+from mitmproxy.addons import errorcheck, next_layer, proxyauth
+
+from socialguard.enforcer import Enforcer
+from socialguard.events import AuditLog
+from socialguard.proxyauth_cache import CachingProxyAuth
+from socialguard.reload import PolicyHolder
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyOptions:
+    """How mitmproxy itself is set up (the policy decides what it lets through)."""
+
+    listen_host: str
+    listen_port: int
+    mode: str = "regular"
+    upstream: str | None = None
+    proxyauth: str | None = None
+    https_block_page: bool = False
+    confdir: str | None = None
+
+
+def addon_chain(enforcer: object) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth cached and the enforcer before NextLayer."""
+    chain: list[object] = []
+    for addon in addons.default_addons():
+        if isinstance(addon, proxyauth.ProxyAuth):
+            chain.append(CachingProxyAuth())
+            continue
+        if isinstance(addon, next_layer.NextLayer):
+            chain.append(enforcer)
+        chain.append(addon)
+    return chain
+
+
+def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
+    mode = f"upstream:{opts.upstream}" if opts.upstream else opts.mode
+    values: dict[str, object] = {
+        "listen_host": opts.listen_host,
+        "listen_port": opts.listen_port,
+        "mode": [mode],
+        "flow_detail": 0,
+        "termlog_verbosity": "warn",
+        "proxyauth": opts.proxyauth,
+        # Eager connects to a blocked site at CONNECT time, before a page could be shown.
+        "connection_strategy": "lazy" if opts.https_block_page else "eager",
+    }
+    if opts.confdir:
+        values["confdir"] = opts.confdir
+    return values
+
+
+async def serve(opts: ProxyOptions, holder: PolicyHolder, audit: AuditLog) -> int:
+    """Run the proxy until SIGINT/SIGTERM; returns the process exit code."""
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("hpack", "asyncio", "passlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    mitm = master.Master(options.Options(), with_termlog=True)
+    enforcer = Enforcer(holder, audit)
+    mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
+    mitm.options.update(**mitmproxy_options(opts))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, mitm.shutdown)
+    await mitm.run()
+    return 0
