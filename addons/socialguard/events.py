@@ -82,6 +82,8 @@ class _ChainedFile:
         os.fsync(self._fd)
         self.prev = line_hash(data)
 
+    info = msg
+
     def close(self) -> None:
         os.close(self._fd)
 
@@ -107,7 +109,7 @@ class AuditLog:
         self._logger = structlog.wrap_logger(
             self._file,
             processors=[self._stamp, self._render],
-            wrapper_class=structlog.BoundLogger,
+            wrapper_class=structlog.BoundLogger,  # passes the method name through
             cache_logger_on_first_use=False,
         )
 

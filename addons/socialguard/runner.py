@@ -53,8 +53,7 @@ def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
         "listen_host": opts.listen_host,
         "listen_port": opts.listen_port,
         "mode": [mode],
-        "flow_detail": 0,
-        "termlog_verbosity": "warn",
+        "termlog_verbosity": "warn",  # no dumper addon either: URLs never reach the console
         "proxyauth": opts.proxyauth,
         # Eager connects to a blocked site at CONNECT time, before a page could be shown.
         "connection_strategy": "lazy" if opts.https_block_page else "eager",
