@@ -406,11 +406,6 @@ def test_load_catalog_collects_problems_from_every_file(tmp_path: Path) -> None:
     assert "cannot read the file" in caught.value.problems[2].message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: catalog.py:190-194 passes an absent never_block (→ []) to _domains, which "
-    "demands a non-empty list, so every file without never_block is rejected",
-)
 @pytest.mark.parametrize("tail", ["", "never_block: []\n"])
 def test_never_block_is_optional(tail: str) -> None:
     """A catalogue file without never_block (or with an empty one) is valid."""
@@ -422,11 +417,6 @@ def test_never_block_is_optional(tail: str) -> None:
     assert catalog.services["myspace"].domains == ("myspace.com",)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: catalog.py:182-189 rebuilds the Service from the extra file's entry, so an "
-    "extra file that only adds domains replaces the name with the id and drops reviewed",
-)
 def test_extra_file_adding_domains_keeps_name_and_review_date() -> None:
     """An extra file that only adds domains keeps the service's name and review date."""
     catalog = parse(BASE)

@@ -327,11 +327,6 @@ def test_settings_must_be_a_mapping(data: str) -> None:
     assert problems_of(data)[0][0] == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: settings.py:154 str()s a YAML list, so days: [mon, wed] (the form the "
-    "message itself suggests) is rejected",
-)
 def test_break_window_days_as_yaml_list() -> None:
     """days: [mon, wed] (a YAML list) means Monday and Wednesday."""
     settings = settings_from(
@@ -341,12 +336,6 @@ def test_break_window_days_as_yaml_list() -> None:
     assert settings.zones[0].break_windows[0].days == frozenset({0, 2})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: settings.py:264/268/278/297 call .get() on audit/exemptions/practice/"
-    "signup_guard without checking they are mappings: AttributeError instead of a problem",
-)
 @pytest.mark.parametrize(
     "text", ["audit: 5", "practice: Riverside", "exemptions: 5", "signup_guard: [a]"]
 )

@@ -59,10 +59,10 @@ def test_safe_types_are_constructed() -> None:
     assert data["top"]["a"] == 1
 
 
-def test_non_string_keys_become_strings() -> None:
-    """A numeric key is stored as its string so lookups by name work."""
-    data = parse_yaml("1: one\ntrue: yes\n", "f.yaml")
-    assert set(data) == {"1", "True"}
+def test_scalar_keys_keep_their_text() -> None:
+    """A scalar key is stored as written, so `on:` is the key "on", not a boolean."""
+    data = parse_yaml("1: one\ntrue: yes\non: 2026-11-24\n", "f.yaml")
+    assert set(data) == {"1", "true", "on"}
 
 
 def test_duplicate_key_is_a_problem_at_its_line() -> None:

@@ -181,16 +181,18 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
             domains = existing.domains + tuple(d for d in domains if d not in existing.domains)
         catalog.services[str(service_id)] = Service(
             id=str(service_id),
-            name=str(entry.get("name") or service_id),
+            name=str(entry.get("name") or (existing.name if existing else service_id)),
             category=str(category),
             domains=domains,
-            source=str(entry.get("sources") or ""),
-            reviewed=_as_date(entry.get("reviewed")) or _as_date(entry.get("added")),
+            source=str(entry.get("sources") or (existing.source if existing else "")),
+            reviewed=_as_date(entry.get("reviewed"))
+            or _as_date(entry.get("added"))
+            or (existing.reviewed if existing else None),
         )
     never = data.get("never_block") or []
     if not isinstance(never, list):
         problems.add(data.line_of("never_block"), "never_block: must be a list of domains")
-    else:
+    elif never:
         extra = _domains(never, "never_block", data.line_of("never_block"), problems, never)
         catalog.never_block = catalog.never_block | frozenset(extra)
     problems.raise_if_any()

@@ -151,7 +151,10 @@ def _break_windows(value: Any, where: str, line: int, problems: Problems) -> lis
         if not isinstance(item, dict):
             problems.add(line, f"{where}[{i}]: write {{days: mon-fri, from: '12:30', to: '13:30'}}")
             continue
-        days = _parse_days(str(item.get("days", "mon-fri")))
+        raw_days = item.get("days", "mon-fri")
+        if isinstance(raw_days, list):
+            raw_days = ",".join(str(d) for d in raw_days)
+        days = _parse_days(str(raw_days).lower())
         start = _TIME.fullmatch(str(item.get("from", "")))
         end = _TIME.fullmatch(str(item.get("to", "")))
         if days is None or start is None or end is None:
@@ -217,6 +220,11 @@ def parse_settings(data: Any, source: str) -> Settings:
             problems.add(data.line_of(key), f"unknown setting {key!r} — see config/policy.yaml")
     merged = _merge(DEFAULTS, data)
     line = data.line_of
+    for key, default in DEFAULTS.items():
+        if default and isinstance(default, dict) and not isinstance(merged[key], dict):
+            example = next(iter(default))
+            problems.add(line(key), f"{key}: must be a mapping, e.g. {key}: {{{example}: ...}}")
+            merged[key] = default
 
     try:
         listen_host, listen_port = parse_listen(merged["listen"])
@@ -240,7 +248,10 @@ def parse_settings(data: Any, source: str) -> Settings:
         devices = {}
     for name, address in devices.items():
         try:
-            devices_by_ip[str(ipaddress.ip_address(str(address)))] = str(name)
+            ip = ipaddress.ip_address(str(address))
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            devices_by_ip[str(ip)] = str(name)
         except ValueError:
             problems.add(line("devices"), f"devices.{name}: {address!r} is not an IP address")
     groups_by_user: dict[str, set[str]] = {}
@@ -265,14 +276,10 @@ def parse_settings(data: Any, source: str) -> Settings:
     if not isinstance(retention, int) or retention < 1:
         problems.add(line("audit"), "audit.retention_days: must be a whole number of days")
         retention = 396
-    max_days = (merged["exemptions"] or {}).get("max_days")
+    max_days = merged["exemptions"].get("max_days")
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
         max_days = 366
-    for key, default in (("metrics", "listen"), ("identity", "proxyauth")):
-        if not isinstance(merged[key], dict):
-            problems.add(line(key), f"{key}: must be a mapping, e.g. {key}: {{{default}: ...}}")
-            merged[key] = DEFAULTS[key]
     settings = Settings(
         practice=Practice(
             name=str(practice.get("name")),
@@ -294,7 +301,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         groups=frozenset(str(g) for g in groups),
         email_domains=_str_list(merged["email_domains"], "email_domains", line("email_domains"), problems),
         signup_hosts=_str_list(
-            (merged["signup_guard"] or {}).get("hosts"), "signup_guard.hosts", line("signup_guard"), problems
+            merged["signup_guard"].get("hosts"), "signup_guard.hosts", line("signup_guard"), problems
         ),
         https_block=https_block,
         audit_path=Path(str(audit.get("path"))),

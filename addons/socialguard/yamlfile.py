@@ -42,9 +42,11 @@ def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocatedDict:
     result.key_lines = {}
     loader.flatten_mapping(node)
     for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if not isinstance(key, str):
-            key = str(key)
+        # A plain scalar key keeps its text: YAML 1.1 would read `on:` or `no:` as a boolean.
+        if isinstance(key_node, yaml.ScalarNode):
+            key = str(key_node.value)
+        else:
+            key = str(loader.construct_object(key_node, deep=True))
         if key in result:
             raise yaml.constructor.ConstructorError(
                 None, None, f"the key {key!r} appears twice", key_node.start_mark
