@@ -5,6 +5,7 @@ to loopback). Nothing here resolves or connects to any address outside 127.0.0.0
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import http.server
 import ipaddress
@@ -85,7 +86,7 @@ class _OriginHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(ORIGIN_BODY)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -150,16 +151,11 @@ class _InternetHandler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
 
         def pipe(a: socket.socket, b: socket.socket) -> None:
-            try:
+            with contextlib.suppress(OSError):
                 while data := a.recv(65536):
                     b.sendall(data)
-            except OSError:
-                pass
-            finally:
-                try:
-                    b.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
+            with contextlib.suppress(OSError):
+                b.shutdown(socket.SHUT_WR)
 
         other = threading.Thread(target=pipe, args=(upstream, self.connection), daemon=True)
         other.start()
@@ -168,7 +164,7 @@ class _InternetHandler(http.server.BaseHTTPRequestHandler):
         upstream.close()
         self.close_connection = True
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

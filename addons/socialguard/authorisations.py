@@ -18,13 +18,44 @@ from socialguard.settings import Settings
 from socialguard.yamlfile import LocatedDict, LocatedList, Problems, read_yaml
 
 PLACEHOLDER_PURPOSES = frozenset(
-    {"", "n/a", "na", "none", "test", "testing", "tbc", "tbd", "todo", "-", "?", "x", "xx",
-     "purpose", "business", "business purpose", "work", "misc", "various", "see above"}
+    {
+        "",
+        "n/a",
+        "na",
+        "none",
+        "test",
+        "testing",
+        "tbc",
+        "tbd",
+        "todo",
+        "-",
+        "?",
+        "x",
+        "xx",
+        "purpose",
+        "business",
+        "business purpose",
+        "work",
+        "misc",
+        "various",
+        "see above",
+    }
 )
 MIN_PURPOSE_LENGTH = 10
 _ENTRY_KEYS = {
-    "id", "who", "services", "categories", "domains", "purpose", "approved_by", "approved_on",
-    "starts", "expires", "revoked", "notes", "renewed",
+    "id",
+    "who",
+    "services",
+    "categories",
+    "domains",
+    "purpose",
+    "approved_by",
+    "approved_on",
+    "starts",
+    "expires",
+    "revoked",
+    "notes",
+    "renewed",
 }
 _WHO_KEYS = ("user", "group", "device")
 
@@ -125,7 +156,7 @@ def _names(value: Any) -> list[str]:
     return [] if value is None else [str(value)]
 
 
-def _parse_entry(  # noqa: C901 - one flat check per rule reads better than many helpers
+def _parse_entry(
     entry: Any,
     index: int,
     line: int,
@@ -151,49 +182,68 @@ def _parse_entry(  # noqa: C901 - one flat check per rule reads better than many
     who = entry.get("who")
     who_kind = who_name = ""
     if not isinstance(who, dict) or len(who) != 1 or next(iter(who)) not in _WHO_KEYS:
-        problems.add(at("who"), f"{where}.who: write exactly one of {{user: NAME}}, "
-                     "{group: NAME} or {device: NAME}")
+        problems.add(
+            at("who"),
+            f"{where}.who: write exactly one of {{user: NAME}}, "
+            "{group: NAME} or {device: NAME}",
+        )
     else:
         who_kind, raw_name = next(iter(who.items()))
         who_name = str(raw_name)
         if who_kind == "group" and who_name not in settings.groups:
-            problems.add(at("who"), f"{where}.who: group {who_name!r} is not defined under "
-                         "groups: in policy.yaml")
+            problems.add(
+                at("who"),
+                f"{where}.who: group {who_name!r} is not defined under groups: in policy.yaml",
+            )
         if who_kind == "device" and who_name not in settings.device_names:
-            problems.add(at("who"), f"{where}.who: device {who_name!r} is not defined under "
-                         "devices: in policy.yaml")
+            problems.add(
+                at("who"),
+                f"{where}.who: device {who_name!r} is not defined under devices: in policy.yaml",
+            )
     services = _names(entry.get("services"))
     categories = _names(entry.get("categories"))
     domains: list[str] = []
     for service in services:
         if service not in catalog.services:
-            problems.add(at("services"), f"{where}.services: unknown service {service!r} — see "
-                         "'socialguard catalog list'")
+            problems.add(
+                at("services"),
+                f"{where}.services: unknown service {service!r} — see 'socialguard catalog list'",
+            )
     for category in categories:
         if category not in CATEGORIES:
-            problems.add(at("categories"), f"{where}.categories: unknown category {category!r} "
-                         f"(known: {', '.join(CATEGORIES)})")
+            problems.add(
+                at("categories"),
+                f"{where}.categories: unknown category {category!r} "
+                f"(known: {', '.join(CATEGORIES)})",
+            )
     for raw in _names(entry.get("domains")):
         try:
             domains.append(normalise_host(raw).name)
         except HostError as error:
             problems.add(at("domains"), f"{where}.domains: {raw!r} — {error.reason}")
     if not (services or categories or domains):
-        problems.add(entry.line, f"{where}: name what is allowed with services:, categories: "
-                     "or domains:")
+        problems.add(
+            entry.line, f"{where}: name what is allowed with services:, categories: or domains:"
+        )
     purpose = str(entry.get("purpose") or "").strip()
     if not purpose:
         problems.add(entry.line, f"{where}: needs a purpose: the business reason for the exemption")
     elif purpose.lower() in PLACEHOLDER_PURPOSES or len(purpose) < MIN_PURPOSE_LENGTH:
-        problems.add(at("purpose"), f"{where}.purpose: {purpose!r} does not say what the "
-                     "business purpose is — describe the task in a sentence")
+        problems.add(
+            at("purpose"),
+            f"{where}.purpose: {purpose!r} does not say what the "
+            "business purpose is — describe the task in a sentence",
+        )
     approved_by = str(entry.get("approved_by") or "")
     if not approved_by:
         problems.add(entry.line, f"{where}: needs approved_by: (one of the approvers)")
     elif approved_by not in approvers:
-        problems.add(at("approved_by"), f"{where}.approved_by: {approved_by!r} is not on the "
-                     f"approvers list ({', '.join(sorted(approvers)) or 'empty'}) — add them to "
-                     "approvers: or ask an approver to approve it")
+        problems.add(
+            at("approved_by"),
+            f"{where}.approved_by: {approved_by!r} is not on the "
+            f"approvers list ({', '.join(sorted(approvers)) or 'empty'}) — add them to "
+            "approvers: or ask an approver to approve it",
+        )
     tz = settings.timezone
     approved_on = entry.get("approved_on")
     if isinstance(approved_on, dt.datetime):
@@ -202,25 +252,33 @@ def _parse_entry(  # noqa: C901 - one flat check per rule reads better than many
         problems.add(at("approved_on"), f"{where}.approved_on: needs a date like 2026-11-01")
     expires = end_of(entry.get("expires"), tz)
     if expires is None:
-        problems.add(at("expires"), f"{where}.expires: needs a date like 2027-10-31 (every "
-                     "exemption ends; renew it when it does)")
+        problems.add(
+            at("expires"),
+            f"{where}.expires: needs a date like 2027-10-31 (every "
+            "exemption ends; renew it when it does)",
+        )
     starts = start_of(entry.get("starts"), tz) if "starts" in entry else None
     if "starts" in entry and starts is None:
         problems.add(at("starts"), f"{where}.starts: needs a date or a date and time")
     revoked = _revocation(entry.get("revoked"), where, at("revoked"), problems)
     if isinstance(approved_on, dt.date) and expires is not None:
-        approved_start = start_of(approved_on, tz)
-        assert approved_start is not None
+        approved_start = dt.datetime.combine(approved_on, dt.time(), tzinfo=tz)
         if expires <= approved_start:
-            problems.add(at("expires"), f"{where}.expires: {label_of(entry.get('expires'))} is "
-                         "before it was approved")
+            problems.add(
+                at("expires"),
+                f"{where}.expires: {label_of(entry.get('expires'))} is before it was approved",
+            )
         elif expires - approved_start > dt.timedelta(days=settings.max_exemption_days + 1):
-            problems.add(at("expires"), f"{where}.expires: more than "
-                         f"{settings.max_exemption_days} days after approval — exemptions are "
-                         "reviewed every year; renew it instead")
+            problems.add(
+                at("expires"),
+                f"{where}.expires: more than "
+                f"{settings.max_exemption_days} days after approval — exemptions are "
+                "reviewed every year; renew it instead",
+            )
     if len(problems.found) > count or not ident or expires is None:
         return None
-    assert isinstance(approved_on, dt.date)
+    if not isinstance(approved_on, dt.date):
+        return None
     return Exemption(
         id=str(ident),
         who_kind=who_kind,
@@ -287,8 +345,11 @@ def parse_authorisations(
         ident = entry.get("id") if isinstance(entry, dict) else None
         if ident is not None:
             if str(ident) in seen:
-                problems.add(line, f"exemptions[{i}]: id {ident!r} is already used on line "
-                             f"{seen[str(ident)]} — give each exemption its own id")
+                problems.add(
+                    line,
+                    f"exemptions[{i}]: id {ident!r} is already used on line "
+                    f"{seen[str(ident)]} — give each exemption its own id",
+                )
             seen.setdefault(str(ident), line)
         parsed = _parse_entry(entry, i, line, approvers, catalog, settings, problems)
         if parsed is not None:
@@ -309,13 +370,15 @@ def _overlaps(exemptions: list[Exemption]) -> list[str]:
         for item in sorted(e.services | e.categories | e.domains):
             key = (e.who_kind, e.who, item)
             if key in seen:
-                warnings.append(f"{e.id} and {seen[key]} both cover {item} for {e.who_kind} "
-                                f"{e.who}")
+                warnings.append(
+                    f"{e.id} and {seen[key]} both cover {item} for {e.who_kind} {e.who}"
+                )
             seen.setdefault(key, e.id)
     return warnings
 
 
-def load_authorisations(path: Path, catalog: Catalog, settings: Settings) -> tuple[Authorisations, bytes]:
+def load_authorisations(
+    path: Path, catalog: Catalog, settings: Settings
+) -> tuple[Authorisations, bytes]:
     data, raw = read_yaml(path)
     return parse_authorisations(data, str(path), catalog, settings), raw
-

@@ -137,7 +137,7 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
     if not isinstance(data, LocatedDict):
         problems.add(1, "a catalogue file must be a mapping with a `services:` key")
         problems.raise_if_any()
-        raise AssertionError  # unreachable
+        return catalog  # unreachable: raise_if_any raised
     for key in data:
         if key not in _TOP_KEYS:
             problems.add(data.line_of(key), f"unknown key {key!r} (known: {sorted(_TOP_KEYS)})")

@@ -23,11 +23,16 @@ from socialguard.settings import parse_listen
 from socialguard.yamlfile import ConfigError
 
 CONFIG_OPTION = click.option(
-    "--config", "config", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    "--config",
+    "config",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
     help="IT's settings (default: config/policy.yaml if present, else the embedded defaults).",
 )
 AUTHORISATIONS_OPTION = click.option(
-    "--authorisations", type=click.Path(path_type=Path, dir_okay=False), default=None,
+    "--authorisations",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
     help="The practice manager's list (default: allowlists/authorisations.yaml).",
 )
 
@@ -57,12 +62,20 @@ def main() -> None:
 @CONFIG_OPTION
 @AUTHORISATIONS_OPTION
 @click.option("--listen", help="HOST:PORT to listen on (default from policy.yaml: 0.0.0.0:8080).")
-@click.option("--audit-log", type=click.Path(path_type=Path, dir_okay=False),
-              help="Audit log file (default from policy.yaml: var/audit.jsonl).")
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Audit log file (default from policy.yaml: var/audit.jsonl).",
+)
 @click.option("--proxyauth", help="Require proxy sign-in: @/path/to/htpasswd, or an LDAP spec.")
 @click.option("--upstream", help="Send allowed traffic through this HTTP proxy (http://host:port).")
-@click.option("--mode", type=click.Choice(["regular", "transparent"]), default="regular",
-              show_default=True, help="Explicit proxy, or transparently redirected traffic.")
+@click.option(
+    "--mode",
+    type=click.Choice(["regular", "transparent"]),
+    default="regular",
+    show_default=True,
+    help="Explicit proxy, or transparently redirected traffic.",
+)
 @click.option("--confdir", help="mitmproxy's directory for its CA (default ~/.mitmproxy).")
 def run(
     config: Path | None,
@@ -79,7 +92,9 @@ def run(
     policy = load_or_exit(paths)
     settings = policy.settings
     try:
-        host, port = parse_listen(listen) if listen else (settings.listen_host, settings.listen_port)
+        host, port = (
+            parse_listen(listen) if listen else (settings.listen_host, settings.listen_port)
+        )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--listen") from None
     if upstream and not upstream.startswith(("http://", "https://")):
@@ -92,14 +107,19 @@ def run(
     try:
         audit = AuditLog(audit_path, console=console_stream())
     except OSError as error:
-        fail(f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
-             "and its permissions")
-    audit.record("policy.loaded", {
-        "policy_digest": policy.digest,
-        "files": [str(p) for p in paths.watched()],
-        "exemptions": len(policy.authorisations.exemptions),
-        "services": len(policy.catalog.services),
-    })
+        fail(
+            f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
+            "and its permissions"
+        )
+    audit.record(
+        "policy.loaded",
+        {
+            "policy_digest": policy.digest,
+            "files": [str(p) for p in paths.watched()],
+            "exemptions": len(policy.authorisations.exemptions),
+            "services": len(policy.catalog.services),
+        },
+    )
     options = ProxyOptions(
         listen_host=host,
         listen_port=port,
@@ -117,9 +137,8 @@ def _targets(targets: Iterable[str]) -> Iterator[str]:
     for target in targets:
         if target == "-":
             for line in sys.stdin:
-                line = line.strip()
-                if line:
-                    yield line
+                if stripped := line.strip():
+                    yield stripped
         else:
             yield target
 
@@ -174,16 +193,21 @@ def check(
     for target in _targets(targets):
         decision = decide(who, host_of(target), when, policy)
         if as_json:
-            write(json.dumps({
-                "target": target,
-                "host": decision.host,
-                "action": str(decision.action),
-                "service": decision.service,
-                "category": decision.category,
-                "reason": str(decision.reason),
-                "exemption_id": decision.exemption_id,
-                "detail": decision.detail or None,
-            }) + "\n")
+            write(
+                json.dumps(
+                    {
+                        "target": target,
+                        "host": decision.host,
+                        "action": str(decision.action),
+                        "service": decision.service,
+                        "category": decision.category,
+                        "reason": str(decision.reason),
+                        "exemption_id": decision.exemption_id,
+                        "detail": decision.detail or None,
+                    }
+                )
+                + "\n"
+            )
         else:
             what = f" — {decision.service_name} ({decision.category})" if decision.service else ""
             because = f": {decision.detail}" if decision.detail else ""

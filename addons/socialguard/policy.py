@@ -160,7 +160,9 @@ def decide(who: Who, host: Host | str, when: dt.datetime, policy: Policy) -> Dec
             host = normalise_host(host)
         except HostError as error:
             return Decision(
-                action=Action.BLOCK, reason=Reason.MALFORMED_HOST, host=host[:255],
+                action=Action.BLOCK,
+                reason=Reason.MALFORMED_HOST,
+                host=error.raw[:255],
                 detail=error.reason,
             )
     name = host.name
@@ -173,7 +175,9 @@ def decide(who: Who, host: Host | str, when: dt.datetime, policy: Policy) -> Dec
         reason = Reason.NEVER_BLOCK if match.protected_by else Reason.NOT_SOCIAL_MEDIA
         return Decision(action=Action.ALLOW, reason=reason, host=name)
     base = {
-        "host": name, "service": service.id, "service_name": service.name,
+        "host": name,
+        "service": service.id,
+        "service_name": service.name,
         "category": service.category,
     }
     if service.category not in policy.settings.enforced_categories:
@@ -186,8 +190,12 @@ def decide(who: Who, host: Host | str, when: dt.datetime, policy: Policy) -> Dec
         status = exemption.status(when)
         if status == "active":
             return Decision(
-                action=Action.ALLOW, reason=Reason.EXEMPTION, exemption_id=exemption.id,
-                purpose=exemption.purpose, exemption_ends=exemption.expires_label, **base,
+                action=Action.ALLOW,
+                reason=Reason.EXEMPTION,
+                exemption_id=exemption.id,
+                purpose=exemption.purpose,
+                exemption_ends=exemption.expires_label,
+                **base,
             )
         if refused is None or exemption.expires > refused.expires:
             refused = exemption
@@ -205,8 +213,13 @@ def decide(who: Who, host: Host | str, when: dt.datetime, policy: Policy) -> Dec
             "revoked": f"exemption {refused.id} was revoked",
         }[status]
         return Decision(
-            action=Action.BLOCK, reason=_REFUSED[status], exemption_id=refused.id,
-            purpose=refused.purpose, exemption_ends=ends, detail=detail, **base,
+            action=Action.BLOCK,
+            reason=_REFUSED[status],
+            exemption_id=refused.id,
+            purpose=refused.purpose,
+            exemption_ends=ends,
+            detail=detail,
+            **base,
         )
     return Decision(action=Action.BLOCK, reason=Reason.NOT_AUTHORISED, **base)
 

@@ -62,6 +62,6 @@ class CachingProxyAuth(proxyauth.ProxyAuth):
     """mitmproxy's ProxyAuth with its validator wrapped in a CachedValidator."""
 
     def configure(self, updated: set[str]) -> None:
-        super().configure(updated)
+        super().configure(updated)  # type: ignore[no-untyped-call]
         if "proxyauth" in updated and self.validator is not None:
             self.validator = CachedValidator(self.validator)  # type: ignore[assignment]

@@ -202,7 +202,9 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
             except ValueError:
                 problems.add(item_line, f"zones[{i}].subnets: {subnet!r} is not a subnet")
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
-        zones.append(Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows)))
+        zones.append(
+            Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
+        )
     return tuple(zones)
 
 
@@ -285,7 +287,9 @@ def parse_settings(data: Any, source: str) -> Settings:
             name=str(practice.get("name")),
             contact=str(practice.get("contact")),
             policy_url=practice.get("policy_url"),
-            domains=_str_list(practice.get("domains"), "practice.domains", line("practice"), problems),
+            domains=_str_list(
+                practice.get("domains"), "practice.domains", line("practice"), problems
+            ),
         ),
         listen_host=listen_host,
         listen_port=listen_port,
@@ -299,9 +303,14 @@ def parse_settings(data: Any, source: str) -> Settings:
         devices_by_ip=devices_by_ip,
         groups_by_user={u: frozenset(g) for u, g in groups_by_user.items()},
         groups=frozenset(str(g) for g in groups),
-        email_domains=_str_list(merged["email_domains"], "email_domains", line("email_domains"), problems),
+        email_domains=_str_list(
+            merged["email_domains"], "email_domains", line("email_domains"), problems
+        ),
         signup_hosts=_str_list(
-            merged["signup_guard"].get("hosts"), "signup_guard.hosts", line("signup_guard"), problems
+            merged["signup_guard"].get("hosts"),
+            "signup_guard.hosts",
+            line("signup_guard"),
+            problems,
         ),
         https_block=https_block,
         audit_path=Path(str(audit.get("path"))),

@@ -89,7 +89,7 @@ def start(tmp: Path, *args: str, env: dict[str, str] | None = None) -> RunningPr
     command = [*SOCIALGUARD, "run", "--listen", f"{LOOPBACK}:{port}", "--audit-log", str(audit)]
     command += ["--confdir", str(tmp / "mitmproxy"), *args]
     with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own command line
+        process = subprocess.Popen(
             command,
             stdout=output,
             stderr=subprocess.STDOUT,
