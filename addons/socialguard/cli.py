@@ -17,7 +17,7 @@ from typing import NoReturn
 
 import click
 
-from socialguard.policy import Policy, Who, attribute, decide
+from socialguard.policy import Decision, Policy, Who, attribute, decide
 from socialguard.policy_files import PolicyPaths, load_policy
 from socialguard.settings import parse_listen
 from socialguard.yamlfile import ConfigError
@@ -188,32 +188,46 @@ def check(
     policy = load_or_exit(PolicyPaths(config, authorisations))
     when = parse_when(at, policy)
     who: Who = attribute(ip, user, policy.settings)
-    out = sys.stdout
-    write = out.write
+    # One person, one instant: the same host always gets the same answer, so bulk input
+    # (a proxy log, a blocklist) pays for each distinct host once.
+    answers: dict[str, str] = {}
+    lines: list[str] = []
     for target in _targets(targets):
-        decision = decide(who, host_of(target), when, policy)
-        if as_json:
-            write(
-                json.dumps(
-                    {
-                        "target": target,
-                        "host": decision.host,
-                        "action": str(decision.action),
-                        "service": decision.service,
-                        "category": decision.category,
-                        "reason": str(decision.reason),
-                        "exemption_id": decision.exemption_id,
-                        "detail": decision.detail or None,
-                    }
-                )
-                + "\n"
-            )
-        else:
-            what = f" — {decision.service_name} ({decision.category})" if decision.service else ""
-            because = f": {decision.detail}" if decision.detail else ""
-            via = f" [{decision.exemption_id}]" if decision.exemption_id else ""
-            write(f"{decision.host}: {decision.action}{what}; {decision.reason}{via}{because}\n")
-    out.flush()
+        host = host_of(target)
+        answer = answers.get(host)
+        if answer is None:
+            answer = _describe(decide(who, host, when, policy), as_json=as_json)
+            if len(answers) < 1_000_000:
+                answers[host] = answer
+        lines.append(f'{{"target": {json.dumps(target)}, {answer}' if as_json else answer)
+        if len(lines) >= 4096:
+            sys.stdout.write("".join(lines))
+            lines.clear()
+    sys.stdout.write("".join(lines))
+    sys.stdout.flush()
+
+
+def _describe(decision: Decision, *, as_json: bool) -> str:
+    """One output line; in JSON, all but the opening `{"target": …,` that each line adds."""
+    if as_json:
+        return (
+            json.dumps(
+                {
+                    "host": decision.host,
+                    "action": str(decision.action),
+                    "service": decision.service,
+                    "category": decision.category,
+                    "reason": str(decision.reason),
+                    "exemption_id": decision.exemption_id,
+                    "detail": decision.detail or None,
+                }
+            )[1:]
+            + "\n"
+        )
+    what = f" — {decision.service_name} ({decision.category})" if decision.service else ""
+    because = f": {decision.detail}" if decision.detail else ""
+    via = f" [{decision.exemption_id}]" if decision.exemption_id else ""
+    return f"{decision.host}: {decision.action}{what}; {decision.reason}{via}{because}\n"
 
 
 @main.command()

@@ -19,6 +19,11 @@ MAX_LABEL_LENGTH = 63
 # Letters, digits, hyphen and underscore (real hosts such as `_dmarc` or CDN names use it).
 _ASCII_HOST = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
 _PORT = re.compile(r"[0-9]{1,5}")
+# The common case, checked in one step: a name of short labels whose last label has a letter
+# (so it cannot be an IP address), with no port. Anything else takes the careful path.
+_PLAIN_NAME = re.compile(
+    r"(?:[a-z0-9_-]{1,63}\.)*[a-z0-9_-]{0,62}[a-z_-][a-z0-9_-]{0,62}\.?", re.IGNORECASE
+)
 
 
 class HostError(ValueError):
@@ -79,6 +84,9 @@ def normalise_host(raw: str) -> Host:
         raise HostError(raw, "empty host")
     if len(raw) > MAX_HOST_LENGTH + 8:
         raise HostError(raw, f"longer than {MAX_HOST_LENGTH} characters")
+    if len(raw) <= MAX_HOST_LENGTH and _PLAIN_NAME.fullmatch(raw):
+        name = raw.lower()
+        return Host(name[:-1] if name.endswith(".") else name)
     text = _split_port(raw.strip())
     ip = _as_ip(text)
     if ip is not None:
