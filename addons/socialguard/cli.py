@@ -244,3 +244,8 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
         f"valid: {files} — {len(policy.catalog.services)} services, "
         f"{len(policy.authorisations.exemptions)} exemptions, policy {policy.digest}"
     )
+
+
+from socialguard.cli_ca import ca  # noqa: E402
+
+main.add_command(ca)

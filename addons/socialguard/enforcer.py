@@ -1,6 +1,10 @@
 """The mitmproxy addon that puts `decide()` on the wire: CONNECT, TLS ClientHello and each
 plain-HTTP request are decided, blocked ones refused, allowed tunnels relayed undecrypted.
 
+With `https_block: page`, a blocked HTTPS connection (and only a blocked one) is intercepted
+with the gateway's CA so that its requests can be answered with the block page; nothing on such
+a connection ever reaches the network (see docs/BYPASSES.md for what each check closes).
+
 A thin adapter: it gathers names and identity from mitmproxy, asks the pure core, acts, and
 records. Every hook fails closed: an error here blocks, it never allows.
 """
@@ -9,12 +13,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from mitmproxy import connection, exceptions, http
+from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import commands, events, layer, layers
-from mitmproxy.proxy.layers.tls import parse_client_hello, starts_like_tls_record
+from mitmproxy.proxy.layers.http import HTTPMode
+from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from socialguard import blockpage
 from socialguard.events import AuditLog, utc_now
@@ -35,6 +42,33 @@ logger = logging.getLogger("socialguard")
 # A TLS fatal alert, access_denied (49), in a TLS 1.2 record: "tlsv1 alert access denied".
 TLS_ACCESS_DENIED = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49])
 HTTP_403_HEADERS = {"Cache-Control": "no-store", "X-Socialguard": "blocked"}
+# One Alt-Svc alternative: `h3=":443"; ma=86400`. Commas inside quoted strings do not split.
+_ALT_SVC_ITEM = re.compile(r'(?:[^,"]|"[^"]*")+')
+# HTTP/3 and the QUIC drafts that preceded it: `h3`, `h3-29`, `h3-Q050`, `quic`, `hq-…`.
+_QUIC_PROTOCOLS = ("h3", "quic", "hq")
+
+
+def strip_quic_alt_svc(value: str) -> str | None:
+    """An Alt-Svc value without its HTTP/3 alternatives (None if nothing is left).
+
+    A browser told "h3 on UDP 443" would try QUIC straight to the site, around the proxy;
+    without the advertisement it stays on TCP, where every connection is decided.
+    """
+    kept = []
+    for item in _ALT_SVC_ITEM.findall(value):
+        alternative = item.strip()
+        protocol = alternative.split("=", 1)[0].strip().lower()
+        if alternative and not protocol.startswith(_QUIC_PROTOCOLS):
+            kept.append(alternative)
+    return ", ".join(kept) or None
+
+
+class Close(layer.Layer):
+    """Closes the client connection at once: for what a blocked tunnel may not carry."""
+
+    def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, events.Start):
+            yield commands.CloseConnection(self.context.client)
 
 
 class RefuseTLS(layer.Layer):
@@ -69,6 +103,9 @@ class Enforcer:
         # Per client connection: who it is (from the CONNECT) and the CONNECT decision.
         self._who: dict[str, Who] = {}
         self._connect: dict[str, Decision] = {}
+        # Per intercepted (blocked, page mode) connection: its decision and audit reference, so
+        # the block page shows the id of the event recorded when the connection was refused.
+        self._intercepted: dict[str, tuple[Decision, str]] = {}
 
     # -- identity ------------------------------------------------------------------------
     def _who_for(self, client: connection.Client, metadata: dict[str, Any] | None) -> Who:
@@ -119,13 +156,16 @@ class Enforcer:
             self._who[flow.client_conn.id] = who
             decision = self._decide_names(who, iter([flow.request.host]), policy)
             self._connect[flow.client_conn.id] = decision
-            if decision.blocked and policy.settings.https_block == "page":
-                return  # mitmproxy intercepts this one connection; its requests get the page
             if decision.blocked or decision.recorded:
+                # Recorded now, whatever follows: a device without the CA never gets further.
                 reference = self._record(who, decision, policy, via="connect")
-                if decision.blocked:
+                if decision.blocked and policy.settings.https_block == "page":
+                    # The tunnel opens, but lazily: nothing connects upstream. next_layer
+                    # intercepts it and each request on it is answered with the block page.
+                    self._intercepted[flow.client_conn.id] = (decision, reference)
+                elif decision.blocked:
                     flow.response = self._refusal(decision, reference, flow, html=False)
-        except Exception:  # noqa: BLE001 - fail closed, whatever went wrong
+        except Exception:
             logger.exception("socialguard: CONNECT hook failed; refusing")
             flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
 
@@ -137,9 +177,15 @@ class Enforcer:
         if context.client.transport_protocol != "tcp" or context.server.address is None:
             return
         data = nextlayer.data_client()
-        if not data or not starts_like_tls_record(data):
-            return  # plain protocols are decided per request in requestheaders
         client_id = context.client.id
+        if not data:
+            return
+        if not starts_like_tls_record(data):
+            if client_id in self._intercepted:
+                # A blocked tunnel carries HTTP, to be answered with the page, or nothing: left
+                # to NextLayer, other bytes would become a raw TCP relay to the blocked site.
+                nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
+            return  # plain HTTP is decided per request in requestheaders
         try:
             try:
                 hello = parse_client_hello(data)
@@ -169,9 +215,15 @@ class Enforcer:
             else:
                 decision = self._decide_names(who, iter(names), policy)
             if decision.blocked:
+                known = self._intercepted.get(client_id)
+                if known is not None and known[0] == decision:
+                    reference = known[1]
+                else:
+                    reference = self._record(who, decision, policy, via="tls")
                 if policy.settings.https_block == "page" and not unreadable:
-                    return  # NextLayer intercepts; each request then gets the block page
-                self._record(who, decision, policy, via="tls")
+                    # NextLayer intercepts with our CA; each request then gets the block page.
+                    self._intercepted[client_id] = (decision, reference)
+                    return
                 nextlayer.layer = RefuseTLS(context)
                 return
             if decision.recorded and decision != self._connect.get(client_id):
@@ -179,7 +231,7 @@ class Enforcer:
             nextlayer.layer = layers.TCPLayer(context, ignore=True)
         except exceptions.AddonHalt:
             raise
-        except Exception:  # noqa: BLE001 - fail closed
+        except Exception:
             logger.exception("socialguard: TLS hook failed; refusing")
             nextlayer.layer = RefuseTLS(context)
 
@@ -201,22 +253,45 @@ class Enforcer:
                 if name:
                     normalise_host(name)  # a malformed name is answered 400, never guessed
             decision = self._decide_names(who, iter(names), policy)
+            intercepted = self._intercepted.get(flow.client_conn.id)
+            if intercepted is not None and not decision.blocked:
+                decision = intercepted[0]  # never: the connection's names are among `names`
             if decision.blocked:
-                reference = self._record(who, decision, policy, via="http")
+                if intercepted is not None and intercepted[0] == decision:
+                    reference = intercepted[1]  # the event recorded when it was intercepted
+                else:
+                    reference = self._record(who, decision, policy, via="http")
                 flow.response = self._refusal(decision, reference, flow, html=True)
             elif decision.recorded:
                 self._record(who, decision, policy, via="http")
         except HostError as error:
             self._bad_request(flow, error)
-        except Exception:  # noqa: BLE001 - fail closed
+        except Exception:
             logger.exception("socialguard: request hook failed; refusing")
             flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
+
+    # -- each response socialguard relays (plain HTTP; intercepted ones are all our own) ----
+    def responseheaders(self, flow: http.HTTPFlow) -> None:
+        if flow.response is None or flow.error or not flow.live:
+            return
+        try:
+            headers = flow.response.headers
+            values = headers.get_all("alt-svc")
+            if values:
+                kept = [v for v in map(strip_quic_alt_svc, values) if v]
+                if kept != values:
+                    headers.set_all("alt-svc", kept)
+        except Exception:
+            logger.exception("socialguard: Alt-Svc rewrite failed; header removed")
+            flow.response.headers.pop("alt-svc", None)
 
     def _bad_request(self, flow: http.HTTPFlow, error: HostError) -> None:
         policy = self._policy()
         who = self._who_for(flow.client_conn, flow.metadata)
         decision = Decision(
-            action=Action.BLOCK, reason=Reason.MALFORMED_HOST, host=error.raw[:255],
+            action=Action.BLOCK,
+            reason=Reason.MALFORMED_HOST,
+            host=error.raw[:255],
             detail=error.reason,
         )
         reference = self._record(who, decision, policy, via="http")
@@ -243,10 +318,9 @@ class Enforcer:
         else:
             body = blockpage.render_text(decision, reference)
             content_type = "text/plain; charset=utf-8"
-        return http.Response.make(
-            403, body, {"Content-Type": content_type, **HTTP_403_HEADERS}
-        )
+        return http.Response.make(403, body, {"Content-Type": content_type, **HTTP_403_HEADERS})
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._who.pop(client.id, None)
         self._connect.pop(client.id, None)
+        self._intercepted.pop(client.id, None)

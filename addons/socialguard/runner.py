@@ -8,13 +8,16 @@ before NextLayer, where `next_layer` decisions still count.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 from mitmproxy import addons, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
+from socialguard.cli_ca import ensure_ca
 from socialguard.enforcer import Enforcer
 from socialguard.events import AuditLog
 from socialguard.proxyauth_cache import CachingProxyAuth
@@ -71,7 +74,10 @@ async def serve(opts: ProxyOptions, holder: PolicyHolder, audit: AuditLog) -> in
     mitm = master.Master(options.Options(), with_termlog=True)
     enforcer = Enforcer(holder, audit)
     mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
-    mitm.options.update(**mitmproxy_options(opts))
+    # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
+    # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
+    confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
+    mitm.options.update(**mitmproxy_options(dataclasses.replace(opts, confdir=str(confdir))))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, mitm.shutdown)

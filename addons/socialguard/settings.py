@@ -22,6 +22,9 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_POLICY_PATH = Path("config/policy.yaml")
 DEFAULT_AUTHORISATIONS_PATH = Path("allowlists/authorisations.yaml")
 DEFAULT_AUDIT_PATH = Path("var/audit.jsonl")
+# The CA for HTTPS block pages lives beside the audit log: one place the gateway keeps state, the
+# same for `run` and `ca export` started from the same directory.
+DEFAULT_CA_DIR = Path("var/ca")
 
 # Information sharing (Wikipedia and the like) is catalogued but not enforced by default: it is
 # a reference that clinical and admin staff read for work, not the posting and networking the
@@ -46,6 +49,7 @@ DEFAULTS: dict[str, Any] = {
     "email_domains": [],
     "signup_guard": {"hosts": []},
     "https_block": "refuse",
+    "ca_dir": str(DEFAULT_CA_DIR),
     "audit": {"path": str(DEFAULT_AUDIT_PATH), "retention_days": 396, "record_paths": False},
     "identity": {"proxyauth": None},
     "metrics": {"listen": None},
@@ -105,6 +109,7 @@ class Settings:
     email_domains: tuple[str, ...]
     signup_hosts: tuple[str, ...]
     https_block: str
+    ca_dir: Path
     audit_path: Path
     audit_retention_days: int
     audit_record_paths: bool
@@ -313,6 +318,7 @@ def parse_settings(data: Any, source: str) -> Settings:
             problems,
         ),
         https_block=https_block,
+        ca_dir=Path(str(merged["ca_dir"])),
         audit_path=Path(str(audit.get("path"))),
         audit_retention_days=retention,
         audit_record_paths=bool(audit.get("record_paths")),
