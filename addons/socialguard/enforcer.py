@@ -243,7 +243,8 @@ class Enforcer:
             policy = self._policy()
             who = self._who_for(flow.client_conn, flow.metadata)
             request = flow.request
-            names = [request.host, request.host_header or ""]
+            # The request's own Host (HTTP/2: :authority) first, so a page names what was asked.
+            names = [request.host_header or "", request.host]
             if flow.client_conn.sni:
                 names.append(flow.client_conn.sni)
             connect = self._connect.get(flow.client_conn.id)
