@@ -44,15 +44,19 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(decision: Decision, reference: str, practice: Practice) -> str:
-    return _environment().get_template("block.html").render(
-        host=decision.host,
-        service_name=decision.service_name,
-        category=(decision.category or "").replace("-", " "),
-        reason_text=reason_text(decision),
-        reference=reference,
-        practice=practice.name,
-        contact=practice.contact,
-        policy_url=practice.policy_url,
+    return (
+        _environment()
+        .get_template("block.html")
+        .render(
+            host=decision.host,
+            service_name=decision.service_name,
+            category=(decision.category or "").replace("-", " "),
+            reason_text=reason_text(decision),
+            reference=reference,
+            practice=practice.name,
+            contact=practice.contact,
+            policy_url=practice.policy_url,
+        )
     )
 
 
@@ -72,8 +76,10 @@ def render_json(decision: Decision, reference: str) -> str:
 
 def render_text(decision: Decision, reference: str) -> str:
     what = decision.service_name or decision.host
-    return f"Blocked by the practice's social media policy: {what}. {reason_text(decision)} " \
+    return (
+        f"Blocked by the practice's social media policy: {what}. {reason_text(decision)} "
         f"Reference {reference}.\n"
+    )
 
 
 def wants_html(accept: str, requested_with: str) -> bool:
