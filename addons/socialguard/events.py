@@ -14,7 +14,7 @@ import os
 import secrets
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -22,8 +22,20 @@ import structlog
 
 # Every access event carries every one of these keys (None where it does not apply).
 EVENT_FIELDS = (
-    "ts", "event", "id", "client_ip", "user", "device", "zone", "host", "service", "category",
-    "reason", "exemption_id", "purpose", "policy_digest",
+    "ts",
+    "event",
+    "id",
+    "client_ip",
+    "user",
+    "device",
+    "zone",
+    "host",
+    "service",
+    "category",
+    "reason",
+    "exemption_id",
+    "purpose",
+    "policy_digest",
 )
 GENESIS_PREFIX = "genesis:"
 
@@ -116,14 +128,17 @@ class AuditLog:
     def new_id(self) -> str:
         return self._new_id()
 
-    def _stamp(self, _logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
-        event.setdefault("ts", self._clock().isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+    def _stamp(
+        self, _logger: Any, _name: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        stamp = self._clock().isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        event.setdefault("ts", stamp)
         event.setdefault("id", self._new_id())
         event["prev"] = self._file.prev
         return event
 
-    def _render(self, _logger: Any, _name: str, event: dict[str, Any]) -> str:
-        self._written = event
+    def _render(self, _logger: Any, _name: str, event: MutableMapping[str, Any]) -> str:
+        self._written = dict(event)
         return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str)
 
     def record(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
