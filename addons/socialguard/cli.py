@@ -76,7 +76,10 @@ def main() -> None:
     show_default=True,
     help="Explicit proxy, or transparently redirected traffic.",
 )
-@click.option("--confdir", help="mitmproxy's directory for its CA (default ~/.mitmproxy).")
+@click.option(
+    "--confdir",
+    help="Directory of the CA that signs block pages (default from policy.yaml: var/ca).",
+)
 def run(
     config: Path | None,
     authorisations: Path | None,
@@ -246,6 +249,10 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
     )
 
 
+from socialguard.cli_audit import audit  # noqa: E402
 from socialguard.cli_ca import ca  # noqa: E402
+from socialguard.cli_catalog import catalog  # noqa: E402
+from socialguard.cli_exemptions import exemptions  # noqa: E402
 
-main.add_command(ca)
+for _group in (audit, ca, catalog, exemptions):
+    main.add_command(_group)
