@@ -133,7 +133,8 @@ def test_reopened_log_continues_chain(log_path: Path) -> None:
 
 
 def test_torn_last_line_is_not_merged(log_path: Path) -> None:
-    """A last line cut short by a crash stays on its own line; the next record chains to it."""
+    """A last line cut short by a crash stays on its own line, an audit.torn event chained to it
+    says so, and the next record follows."""
     log = AuditLog(log_path, clock=fixed_clock, new_id=counter_ids())
     log.record("access", access_fields(1))
     log.close()
@@ -144,11 +145,15 @@ def test_torn_last_line_is_not_merged(log_path: Path) -> None:
     log.record("access", access_fields(2))
     log.close()
     lines = raw_lines(log_path)
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[1] == torn
-    last = json.loads(lines[2])
+    notice = json.loads(lines[2])
+    assert notice["event"] == "audit.torn"
+    assert notice["prev"] == line_hash(torn)
+    assert notice["torn_bytes"] == len(torn)
+    last = json.loads(lines[3])
     assert last["client_ip"] == "10.10.0.2"
-    assert last["prev"] == line_hash(torn)
+    assert last["prev"] == line_hash(lines[2])
 
 
 def test_new_file_mode_is_0640_or_stricter(audit: AuditLog, log_path: Path) -> None:

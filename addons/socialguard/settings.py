@@ -50,7 +50,16 @@ DEFAULTS: dict[str, Any] = {
     "signup_guard": {"hosts": []},
     "https_block": "refuse",
     "ca_dir": str(DEFAULT_CA_DIR),
-    "audit": {"path": str(DEFAULT_AUDIT_PATH), "retention_days": 396, "record_paths": False},
+    "audit": {
+        "path": str(DEFAULT_AUDIT_PATH),
+        "retention_days": 396,
+        "record_paths": False,
+        "hmac_key_file": None,
+        "durability": "fsync",
+        "group_commit_ms": 2,
+        "rotate": "daily",
+        "rotate_size_mb": 64,
+    },
     "identity": {"proxyauth": None},
     "metrics": {"listen": None},
     "timezone": "Europe/London",
@@ -113,6 +122,11 @@ class Settings:
     audit_path: Path
     audit_retention_days: int
     audit_record_paths: bool
+    audit_hmac_key_file: Path | None
+    audit_durability: str
+    audit_group_commit_ms: float
+    audit_rotate: str
+    audit_rotate_size_mb: int
     proxyauth: str | None
     metrics_listen: str | None
     timezone: zoneinfo.ZoneInfo
@@ -213,6 +227,50 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
     return tuple(zones)
 
 
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> dict[str, Any]:
+    """The audit section, checked key by key; a bad value is reported and its default kept."""
+    defaults: dict[str, Any] = DEFAULTS["audit"]
+    audit = dict(value)
+    where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+    for key in value:
+        if key not in defaults:
+            problems.add(
+                where(key), f"audit.{key}: unknown key (known: {', '.join(sorted(defaults))})"
+            )
+
+    def bad(key: str, message: str) -> None:
+        problems.add(where(key), f"audit.{key}: {message}")
+        audit[key] = defaults[key]
+
+    if not isinstance(audit["path"], str) or not audit["path"]:
+        bad("path", "must be a file path, e.g. var/audit.jsonl")
+    if not _whole(audit["retention_days"], 1, 36500):
+        bad("retention_days", "must be a whole number of days, e.g. 396 (13 months)")
+    if not isinstance(audit["record_paths"], bool):
+        bad("record_paths", "must be true or false (false keeps URL paths out of the log)")
+    key_file = audit["hmac_key_file"]
+    if key_file is not None and (not isinstance(key_file, str) or not key_file):
+        bad(
+            "hmac_key_file",
+            "must be the path of a file holding the key, e.g. /etc/socialguard/audit.key",
+        )
+    audit["hmac_key_file"] = Path(audit["hmac_key_file"]) if audit["hmac_key_file"] else None
+    if audit["durability"] not in ("fsync", "group"):
+        bad("durability", "must be 'fsync' (each event synced alone) or 'group' (group commit)")
+    ms = audit["group_commit_ms"]
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= 20:
+        bad("group_commit_ms", "must be a number of milliseconds from 0 to 20, e.g. 2")
+    if audit["rotate"] not in ("daily", "size", "never"):
+        bad("rotate", "must be 'daily', 'size' (see rotate_size_mb) or 'never'")
+    if not _whole(audit["rotate_size_mb"], 1, 100_000):
+        bad("rotate_size_mb", "must be a whole number of megabytes, e.g. 64")
+    return audit
+
+
 def parse_settings(data: Any, source: str) -> Settings:
     """Validate policy.yaml's data (None for an absent or empty file) over the defaults."""
     problems = Problems(source)
@@ -277,12 +335,8 @@ def parse_settings(data: Any, source: str) -> Settings:
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         problems.add(line("timezone"), f"timezone: unknown zone {merged['timezone']!r}")
         timezone = zoneinfo.ZoneInfo("Europe/London")
-    audit = merged["audit"]
+    audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
     practice = merged["practice"]
-    retention = audit.get("retention_days")
-    if not isinstance(retention, int) or retention < 1:
-        problems.add(line("audit"), "audit.retention_days: must be a whole number of days")
-        retention = 396
     max_days = merged["exemptions"].get("max_days")
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
@@ -319,9 +373,14 @@ def parse_settings(data: Any, source: str) -> Settings:
         ),
         https_block=https_block,
         ca_dir=Path(str(merged["ca_dir"])),
-        audit_path=Path(str(audit.get("path"))),
-        audit_retention_days=retention,
-        audit_record_paths=bool(audit.get("record_paths")),
+        audit_path=Path(str(audit["path"])),
+        audit_retention_days=audit["retention_days"],
+        audit_record_paths=audit["record_paths"],
+        audit_hmac_key_file=audit["hmac_key_file"],
+        audit_durability=audit["durability"],
+        audit_group_commit_ms=audit["group_commit_ms"],
+        audit_rotate=audit["rotate"],
+        audit_rotate_size_mb=audit["rotate_size_mb"],
         proxyauth=merged["identity"].get("proxyauth"),
         metrics_listen=merged["metrics"].get("listen"),
         timezone=timezone,
