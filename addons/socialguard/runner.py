@@ -8,20 +8,23 @@ before NextLayer, where `next_layer` decisions still count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
 
+import click
 from mitmproxy import addons, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
 from socialguard.cli_ca import ensure_ca
 from socialguard.enforcer import Enforcer
 from socialguard.events import AuditLog
+from socialguard.policy_files import PolicyPaths
 from socialguard.proxyauth_cache import CachingProxyAuth
-from socialguard.reload import PolicyHolder
+from socialguard.reload import PolicyHolder, PolicyWatcher
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,8 +69,28 @@ def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
     return values
 
 
-async def serve(opts: ProxyOptions, holder: PolicyHolder, audit: AuditLog) -> int:
-    """Run the proxy until SIGINT/SIGTERM; returns the process exit code."""
+def paths_of_run_command() -> PolicyPaths:
+    """The files `socialguard run` was given, read from its click context.
+
+    A stop-gap until `run` passes its PolicyPaths to `serve` itself; outside a click command it
+    means the default paths.
+    """
+    context = click.get_current_context(silent=True)
+    params = context.params if context is not None else {}
+    config, authorisations = params.get("config"), params.get("authorisations")
+    return PolicyPaths(
+        config if isinstance(config, Path) else None,
+        authorisations if isinstance(authorisations, Path) else None,
+    )
+
+
+async def serve(
+    opts: ProxyOptions,
+    holder: PolicyHolder,
+    audit: AuditLog,
+    paths: PolicyPaths | None = None,
+) -> int:
+    """Run the proxy, following the policy files, until SIGINT/SIGTERM; returns the exit code."""
     logging.getLogger().setLevel(logging.INFO)
     for noisy in ("hpack", "asyncio", "passlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -81,5 +104,13 @@ async def serve(opts: ProxyOptions, holder: PolicyHolder, audit: AuditLog) -> in
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, mitm.shutdown)
-    await mitm.run()
+    # A changed file is taken within about a second; the swap never touches open connections.
+    watcher = PolicyWatcher(paths or paths_of_run_command(), holder, audit)
+    watching = asyncio.create_task(watcher.watch(), name="socialguard-policy-watcher")
+    try:
+        await mitm.run()
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
     return 0

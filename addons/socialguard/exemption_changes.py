@@ -1,0 +1,152 @@
+"""What changed in the authorisation list between two policies, as audit events.
+
+The audit log must show who authorised what and when, not only what was used; a hand edit
+counts as much as a CLI one, so the events come from comparing the old and new lists that the
+proxy takes, not from the command that wrote the file. Pure: no clock, no I/O, no mitmproxy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from socialguard.authorisations import Authorisations, Exemption
+
+GRANTED = "exemption.granted"
+RENEWED = "exemption.renewed"
+REVOKED = "exemption.revoked"
+CHANGED = "exemption.changed"
+REMOVED = "exemption.removed"
+
+# What `changed` compares, by the name an auditor reads in the event's `changes`.
+_COMPARED = (
+    "who",
+    "what",
+    "purpose",
+    "approved_by",
+    "approved_on",
+    "starts",
+    "expires",
+    "revoked",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExemptionChange:
+    """One audit event: its name and its fields (the audit log adds ts, id and prev)."""
+
+    event: str
+    fields: dict[str, Any]
+
+
+def describe(exemption: Exemption) -> dict[str, Any]:
+    """The fields every exemption.* event carries: id, who, what, approver, purpose, expiry."""
+    fields: dict[str, Any] = {
+        "exemption_id": exemption.id,
+        "who": f"{exemption.who_kind} {exemption.who}",
+        "user": exemption.who if exemption.who_kind == "user" else None,
+        "device": exemption.who if exemption.who_kind == "device" else None,
+        "group": exemption.who if exemption.who_kind == "group" else None,
+        "what": sorted(exemption.services | exemption.categories | exemption.domains),
+        "services": sorted(exemption.services),
+        "categories": sorted(exemption.categories),
+        "domains": sorted(exemption.domains),
+        "approved_by": exemption.approved_by,
+        "approved_on": exemption.approved_on.isoformat(),
+        "purpose": exemption.purpose,
+        "starts": exemption.starts.isoformat(),
+        "expires": exemption.expires.isoformat(),
+        "expires_label": exemption.expires_label,
+    }
+    if exemption.revoked is not None:
+        fields["revoked_on"] = exemption.revoked.on.isoformat()
+        fields["revoked_by"] = exemption.revoked.by
+        fields["revoked_reason"] = exemption.revoked.reason
+    return fields
+
+
+def _comparable(exemption: Exemption) -> dict[str, Any]:
+    return {
+        "who": (exemption.who_kind, exemption.who),
+        "what": (exemption.services, exemption.categories, exemption.domains),
+        "purpose": exemption.purpose,
+        "approved_by": exemption.approved_by,
+        "approved_on": exemption.approved_on,
+        "starts": exemption.starts,
+        "expires": exemption.expires,
+        "revoked": exemption.revoked,
+    }
+
+
+def _change(old: Exemption, new: Exemption) -> list[ExemptionChange]:
+    before, after = _comparable(old), _comparable(new)
+    differ = [key for key in _COMPARED if before[key] != after[key]]
+    if not differ:
+        return []
+    fields = describe(new)
+    changes: list[ExemptionChange] = []
+    if old.revoked is None and new.revoked is not None:
+        changes.append(ExemptionChange(event=REVOKED, fields=fields))
+        differ.remove("revoked")
+    # A renewal is a fresh approval or a later end, with nothing else about it changed.
+    renewal = {"approved_by", "approved_on", "expires", "starts"}
+    renewed = (
+        new.revoked is None
+        and new.expires > old.expires
+        and set(differ) <= renewal
+        and bool(differ)
+    )
+    if renewed:
+        changes.append(
+            ExemptionChange(
+                event=RENEWED,
+                fields={
+                    **fields,
+                    "previous_expires": old.expires.isoformat(),
+                    "previous_approved_by": old.approved_by,
+                    "previous_approved_on": old.approved_on.isoformat(),
+                },
+            )
+        )
+    elif differ:
+        changes.append(
+            ExemptionChange(
+                event=CHANGED,
+                fields={
+                    **fields,
+                    "changes": differ,
+                    "previous": {
+                        key: value
+                        for key, value in describe(old).items()
+                        if key in differ or (key.startswith("revoked_") and "revoked" in differ)
+                    },
+                },
+            )
+        )
+    return changes
+
+
+def exemption_changes(old: Authorisations, new: Authorisations) -> list[ExemptionChange]:
+    """Events for every entry granted, renewed, revoked, changed or removed, in file order.
+
+    An entry is the same entry when its id is the same; a renewal is a later expiry (and a new
+    approval) with who, what and purpose unchanged. Removing an entry outright (rather than
+    revoking it) is reported too, since it erases history the auditor may need.
+    """
+    before = {e.id: e for e in old.exemptions}
+    after = {e.id: e for e in new.exemptions}
+    changes: list[ExemptionChange] = []
+    for exemption in new.exemptions:
+        previous = before.get(exemption.id)
+        if previous is None:
+            changes.append(ExemptionChange(event=GRANTED, fields=describe(exemption)))
+            if exemption.revoked is not None:
+                changes.append(ExemptionChange(event=REVOKED, fields=describe(exemption)))
+        else:
+            changes.extend(_change(previous, exemption))
+    changes.extend(
+        ExemptionChange(event=REMOVED, fields=describe(e))
+        for e in old.exemptions
+        if e.id not in after
+    )
+    return changes
