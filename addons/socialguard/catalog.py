@@ -1,7 +1,8 @@
 """The catalogue: which services are social media, in which category, under which domains.
 
 Pure: parses already-loaded YAML and answers lookups; `load_catalog` is the only file access.
-A lookup costs one dict probe per label of the host, whatever the size of the catalogue.
+A lookup costs one dict probe per label of the host, whatever the size of the catalogue: the
+bookkeeping kept for explanations and statistics is never touched on that path.
 """
 
 from __future__ import annotations
@@ -26,15 +27,29 @@ CATEGORIES = (
     "dating",
     "personal-pages",
 )
+# The kinds of domain a service entry lists; `domains` is the unlabelled form imports write.
+KINDS = ("web", "app", "cdn", "short")
+KIND_LABELS = {
+    "web": "web",
+    "app": "app API",
+    "cdn": "CDN/media",
+    "short": "short link",
+    "domains": "domain",
+}
 _SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _DOMAIN = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)+")
-_SERVICE_KEYS = {"name", "category", "domains", "sources", "added", "reviewed", "notes"}
+_SERVICE_KEYS = {"name", "category", "domains", *KINDS, "sources", "added", "reviewed", "notes"}
 _TOP_KEYS = {"version", "categories", "services", "never_block", "shared_infrastructure_left_out"}
 
 
 def embedded_catalog_path() -> Path:
     """The catalogue shipped inside the package."""
     return Path(str(importlib.resources.files("socialguard") / "data" / "catalog.yaml"))
+
+
+def is_domain(text: str) -> bool:
+    """Whether `text` is a plain lower-case domain name as the catalogue stores it."""
+    return _DOMAIN.fullmatch(text) is not None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,6 +62,28 @@ class Service:
     domains: tuple[str, ...]
     source: str = ""
     reviewed: dt.date | None = None
+    added: dt.date | None = None
+    # (kind, domains) for the labelled kinds (web, app, cdn, short); unlabelled ones are "domains".
+    kinds: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    origins: tuple[str, ...] = ()
+
+    def kind_of(self, domain: str) -> str:
+        """Which kind of entry `domain` is for this service (web, app, cdn, short or domains)."""
+        for kind, listed in self.kinds:
+            if domain in listed:
+                return kind
+        return "domains"
+
+    def domains_of(self, kind: str) -> tuple[str, ...]:
+        """The domains listed under one kind."""
+        for listed_kind, listed in self.kinds:
+            if listed_kind == kind:
+                return listed
+        return ()
+
+    def last_reviewed(self) -> dt.date | None:
+        """When someone last checked the entry: the review date, else the date it was added."""
+        return self.reviewed or self.added
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,6 +98,51 @@ class Match:
 NO_MATCH = Match(service=None, domain=None)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LeftOut:
+    """A domain a service uses that is deliberately not blocked, because others need it too."""
+
+    domain: str
+    why: str
+    used_by: str | None = None
+    origin: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Duplicate:
+    """A domain listed again (by the same or another service, in the same or another file)."""
+
+    domain: str
+    first_service: str
+    first_origin: str
+    service: str
+    origin: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Explanation:
+    """Why a host is or is not social media, naming the entry and the file that decided it."""
+
+    host: str
+    service: Service | None = None
+    entry: str | None = None
+    kind: str | None = None
+    entry_origin: str | None = None
+    protected_by: str | None = None
+    protected_origin: str | None = None
+    left_out: LeftOut | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Overlap:
+    """An entry of one service that sits under an entry of another (the more specific wins)."""
+
+    domain: str
+    service: str
+    parent: str
+    parent_service: str
+
+
 @dataclass(slots=True, kw_only=True)
 class Catalog:
     """Services by id and a suffix index from domain to service."""
@@ -70,6 +152,13 @@ class Catalog:
     index: dict[str, Service | str] = field(default_factory=dict)
     # Entries dropped because a never-block domain covers them: (domain, service id).
     shadowed: list[tuple[str, str]] = field(default_factory=list)
+    # Bookkeeping for explanations and stats, never read by `lookup`.
+    origin: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain → (service, file)
+    never_block_origin: dict[str, str] = field(default_factory=dict)
+    duplicates: list[Duplicate] = field(default_factory=list)
+    left_out: dict[str, LeftOut] = field(default_factory=dict)
+    # file → [services defined or extended, domains listed]
+    files: dict[str, list[int]] = field(default_factory=dict)
 
     @property
     def categories(self) -> frozenset[str]:
@@ -91,16 +180,90 @@ class Catalog:
         """(Re)build the suffix index; never-block entries shadow anything at or under them."""
         index: dict[str, Service | str] = {}
         shadowed: list[tuple[str, str]] = []
+        never_block = self.never_block
         for service in self.services.values():
             for domain in service.domains:
-                if any(s in self.never_block for s in suffixes(domain)):
+                if any(s in never_block for s in suffixes(domain)):
                     shadowed.append((domain, service.id))
                     continue
                 index.setdefault(domain, service)
-        for domain in self.never_block:
+        for domain in never_block:
             index[domain] = domain
         self.index = index
         self.shadowed = shadowed
+
+    def explain(self, name: str) -> Explanation:
+        """Say which entry (and file) classifies a normalised host, or why it is left alone."""
+        match = self.lookup(name)
+        if match.protected_by is not None:
+            return Explanation(
+                host=name,
+                protected_by=match.protected_by,
+                protected_origin=self.never_block_origin.get(match.protected_by),
+            )
+        if match.service is not None and match.domain is not None:
+            origin = self.origin.get(match.domain)
+            return Explanation(
+                host=name,
+                service=match.service,
+                entry=match.domain,
+                kind=match.service.kind_of(match.domain),
+                entry_origin=origin[1] if origin else None,
+            )
+        for suffix in suffixes(name):
+            left_out = self.left_out.get(suffix)
+            if left_out is not None:
+                return Explanation(host=name, left_out=left_out)
+        return Explanation(host=name)
+
+    def never_block_conflicts(self) -> list[tuple[str, str, str]]:
+        """(entry, service, never-block domain) where one is at, under or above the other."""
+        conflicts: list[tuple[str, str, str]] = []
+        for service in self.services.values():
+            for domain in service.domains:
+                for suffix in suffixes(domain):
+                    if suffix in self.never_block:
+                        conflicts.append((domain, service.id, suffix))
+        for protected in self.never_block:
+            for suffix in suffixes(protected)[1:]:
+                owner = self.origin.get(suffix)
+                if owner is not None:
+                    conflicts.append((suffix, owner[0], protected))
+        return sorted(set(conflicts))
+
+    def overlaps(self) -> list[Overlap]:
+        """Entries of one service under an entry of another: legitimate, but worth a look."""
+        found: list[Overlap] = []
+        origin = self.origin
+        for domain, (service, _) in origin.items():
+            for parent in suffixes(domain)[1:]:
+                owner = origin.get(parent)
+                if owner is not None and owner[0] != service:
+                    found.append(
+                        Overlap(
+                            domain=domain, service=service, parent=parent, parent_service=owner[0]
+                        )
+                    )
+        return sorted(found, key=lambda o: (o.parent, o.domain))
+
+    def left_out_conflicts(self) -> list[tuple[str, str, str]]:
+        """(entry, service, left-out domain) where an entry blocks shared infrastructure whole."""
+        found: list[tuple[str, str, str]] = []
+        for shared in self.left_out:
+            for suffix in suffixes(shared):
+                owner = self.origin.get(suffix)
+                if owner is not None:
+                    found.append((suffix, owner[0], shared))
+        return sorted(found)
+
+    def stale(self, today: dt.date, days: int) -> list[Service]:
+        """Services not reviewed (or added) within `days` of `today`, or never dated."""
+        limit = today - dt.timedelta(days=days)
+        return [
+            s
+            for s in self.services.values()
+            if (reviewed := s.last_reviewed()) is None or reviewed < limit
+        ]
 
 
 def _as_date(value: Any) -> dt.date | None:
@@ -109,15 +272,33 @@ def _as_date(value: Any) -> dt.date | None:
     return None
 
 
+def _domain_items(value: Any, line: int) -> list[tuple[Any, int]] | None:
+    """The items of a domain list with their lines; a block string holds one domain a line."""
+    if isinstance(value, str):
+        # `domains: |` with one domain a line: imports write this form because YAML reads one
+        # long string far faster than a million list items.
+        items: list[tuple[Any, int]] = []
+        for offset, text in enumerate(value.splitlines(), start=1):
+            stripped = text.strip()
+            if stripped and not stripped.startswith("#"):
+                items.append((stripped, line + offset))
+        return items
+    if not isinstance(value, list):
+        return None
+    if isinstance(value, LocatedList):
+        return [(item, value.line_of(i)) for i, item in enumerate(value)]
+    return [(item, line) for item in value]
+
+
 def _domains(
-    value: Any, where: str, line: int, problems: Problems, container: Any
+    value: Any, where: str, line: int, problems: Problems, *, required: bool = True
 ) -> tuple[str, ...]:
-    if not isinstance(value, list) or not value:
+    items = _domain_items(value, line)
+    if items is None or (required and not items):
         problems.add(line, f"{where}: needs a non-empty list of domains")
         return ()
     out: list[str] = []
-    for i, item in enumerate(value):
-        item_line = container.line_of(i) if isinstance(container, LocatedList) else line
+    for i, (item, item_line) in enumerate(items):
         text = str(item).strip().lower().rstrip(".")
         if not _DOMAIN.fullmatch(text):
             problems.add(
@@ -128,6 +309,92 @@ def _domains(
             continue
         out.append(text)
     return tuple(out)
+
+
+def _service_domains(
+    entry: LocatedDict, where: str, problems: Problems
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
+    """All of an entry's domains in order, and the labelled kinds among them."""
+    labelled = [k for k in KINDS if k in entry]
+    if "domains" not in entry and not labelled:
+        problems.add(
+            entry.line,
+            f"{where}: needs domains (or web, app, cdn and short lists of domains)",
+        )
+        return (), ()
+    kinds: list[tuple[str, tuple[str, ...]]] = []
+    every: list[str] = []
+    for kind in labelled:
+        listed = _domains(
+            entry.get(kind), f"{where}.{kind}", entry.line_of(kind), problems, required=False
+        )
+        kinds.append((kind, listed))
+        every.extend(listed)
+    if "domains" in entry:
+        every.extend(
+            _domains(
+                entry.get("domains"),
+                f"{where}.domains",
+                entry.line_of("domains"),
+                problems,
+                required=not labelled,
+            )
+        )
+    if labelled and not every:
+        problems.add(entry.line, f"{where}: lists no domains at all")
+    return tuple(dict.fromkeys(every)), tuple(kinds)
+
+
+def _left_out(data: LocatedDict, source: str, catalog: Catalog, problems: Problems) -> None:
+    value = data.get("shared_infrastructure_left_out")
+    if value is None:
+        return
+    line = data.line_of("shared_infrastructure_left_out")
+    if not isinstance(value, list):
+        problems.add(line, "shared_infrastructure_left_out: must be a list of {domain, why}")
+        return
+    for i, item in enumerate(value):
+        item_line = value.line_of(i) if isinstance(value, LocatedList) else line
+        where = f"shared_infrastructure_left_out[{i}]"
+        if not isinstance(item, dict):
+            problems.add(item_line, f"{where}: write {{domain: ..., used_by: ..., why: ...}}")
+            continue
+        domain = str(item.get("domain", "")).strip().lower()
+        why = item.get("why")
+        if not _DOMAIN.fullmatch(domain):
+            problems.add(item_line, f"{where}.domain: {domain!r} is not a domain name")
+            continue
+        if not isinstance(why, str) or not why.strip():
+            problems.add(item_line, f"{where}.why: say why {domain} is left out")
+            continue
+        used_by = item.get("used_by")
+        catalog.left_out[domain] = LeftOut(
+            domain=domain,
+            why=why.strip(),
+            used_by=str(used_by) if used_by is not None else None,
+            origin=source,
+        )
+
+
+def _record(catalog: Catalog, service_id: str, domains: tuple[str, ...], source: str) -> None:
+    """Remember where each domain was first listed, and every repeat of it."""
+    tag = (service_id, source)
+    origin = catalog.origin
+    duplicates = catalog.duplicates
+    for domain in domains:
+        first = origin.get(domain)
+        if first is None:
+            origin[domain] = tag
+        else:
+            duplicates.append(
+                Duplicate(
+                    domain=domain,
+                    first_service=first[0],
+                    first_origin=first[1],
+                    service=service_id,
+                    origin=source,
+                )
+            )
 
 
 def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalog:
@@ -145,6 +412,7 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
     if not isinstance(services, dict):
         problems.add(data.line_of("services"), "services: must be a mapping of id → service")
         services = LocatedDict()
+    counts = catalog.files.setdefault(source, [0, 0])
     for service_id, entry in services.items():
         line = services.line_of(service_id) if isinstance(services, LocatedDict) else 1
         where = f"services.{service_id}"
@@ -162,14 +430,11 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                 entry.line_of("category"),
                 f"{where}.category: {category!r} is not one of {', '.join(CATEGORIES)}",
             )
-        domains = _domains(
-            entry.get("domains"),
-            f"{where}.domains",
-            entry.line_of("domains"),
-            problems,
-            entry.get("domains"),
-        )
-        existing = catalog.services.get(str(service_id))
+        domains, kinds = _service_domains(entry, where, problems)
+        sid = str(service_id)
+        counts[0] += 1
+        counts[1] += len(domains)
+        existing = catalog.services.get(sid)
         if existing is not None:
             if existing.category != category:
                 problems.add(
@@ -178,23 +443,32 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                     "file may add domains to a service but not move it",
                 )
                 continue
-            domains = existing.domains + tuple(d for d in domains if d not in existing.domains)
-        catalog.services[str(service_id)] = Service(
-            id=str(service_id),
+            known = set(existing.domains)
+            _record(catalog, sid, domains, source)
+            domains = existing.domains + tuple(d for d in domains if d not in known)
+            kinds = existing.kinds + kinds
+        else:
+            _record(catalog, sid, domains, source)
+        catalog.services[sid] = Service(
+            id=sid,
             name=str(entry.get("name") or (existing.name if existing else service_id)),
             category=str(category),
             domains=domains,
             source=str(entry.get("sources") or (existing.source if existing else "")),
-            reviewed=_as_date(entry.get("reviewed"))
-            or _as_date(entry.get("added"))
-            or (existing.reviewed if existing else None),
+            reviewed=_as_date(entry.get("reviewed")) or (existing.reviewed if existing else None),
+            added=_as_date(entry.get("added")) or (existing.added if existing else None),
+            kinds=kinds,
+            origins=(*existing.origins, source) if existing else (source,),
         )
     never = data.get("never_block") or []
     if not isinstance(never, list):
         problems.add(data.line_of("never_block"), "never_block: must be a list of domains")
     elif never:
-        extra = _domains(never, "never_block", data.line_of("never_block"), problems, never)
+        extra = _domains(never, "never_block", data.line_of("never_block"), problems)
+        for domain in extra:
+            catalog.never_block_origin.setdefault(domain, source)
         catalog.never_block = catalog.never_block | frozenset(extra)
+    _left_out(data, source, catalog, problems)
     problems.raise_if_any()
     return catalog
 
@@ -215,6 +489,9 @@ def load_catalog(
             errors.extend(error.problems)
     if errors:
         raise ConfigError(errors)
-    catalog.never_block = catalog.never_block | frozenset(extra_never_block)
+    practice = tuple(d.strip().lower().rstrip(".") for d in extra_never_block)
+    for domain in practice:
+        catalog.never_block_origin.setdefault(domain, "policy.yaml practice.domains")
+    catalog.never_block = catalog.never_block | frozenset(practice)
     catalog.build_index()
     return catalog, raws
