@@ -102,13 +102,15 @@ def run(
         raise click.BadParameter(str(error), param_hint="--listen") from None
     if upstream and not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
-    from socialguard.events import AuditLog, console_stream  # noqa: PLC0415
+    from socialguard.events import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
     from socialguard.reload import PolicyHolder  # noqa: PLC0415
     from socialguard.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
 
     audit_path = audit_log or settings.audit_path
     try:
-        audit = AuditLog(audit_path, console=console_stream())
+        audit = AuditLog(audit_path, console=console_stream(), options=audit_options(settings))
+    except AuditError as error:
+        fail(str(error))
     except OSError as error:
         fail(
             f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
