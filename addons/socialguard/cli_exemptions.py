@@ -198,7 +198,7 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 def find_event(audit_path: Path, reference: str) -> dict[str, Any] | None:
     """The audit event with this reference id, searched in the log and its rotated files."""
-    needle = f'"id":"{reference}"'.encode()
+    needle = reference.encode()  # cheap test first: most lines are not the one
     for path in _audit_files(audit_path):
         try:
             for line in _lines(path):
@@ -263,6 +263,7 @@ def _days_left(exemption: Exemption, when: dt.datetime) -> int:
 def row(exemption: Exemption, when: dt.datetime) -> dict[str, Any]:
     """One exemption as `list --json` prints it."""
     revoked = exemption.revoked
+    status = exemption.status(when)
     return {
         "id": exemption.id,
         "who_kind": exemption.who_kind,
@@ -277,9 +278,11 @@ def row(exemption: Exemption, when: dt.datetime) -> dict[str, Any]:
         "starts": exemption.starts.isoformat(),
         "expires": exemption.expires.isoformat(),
         "expires_label": exemption.expires_label,
-        "days_left": max(_days_left(exemption, when), 0),
+        "days_left": (
+            max(_days_left(exemption, when), 0) if status in ("active", "not-yet-valid") else None
+        ),
         "review_due": review_due(exemption).isoformat(),
-        "status": exemption.status(when),
+        "status": status,
         "revoked": (
             {"on": revoked.on.isoformat(), "by": revoked.by, "reason": revoked.reason}
             if revoked
@@ -304,7 +307,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             _clip(r["purpose"], 40),
             r["approved_by"],
             r["expires_label"],
-            str(r["days_left"]) if r["status"] in ("active", "not-yet-valid") else "-",
+            "-" if r["days_left"] is None else str(r["days_left"]),
             r["status"],
         )
         for r in rows
