@@ -139,8 +139,8 @@ class AuditOptions:
     """
 
     hmac_key: bytes | None = None
-    durability: str = "fsync"
-    group_commit_ms: float = 2.0
+    durability: str = "group"
+    group_commit_ms: float = 0.0
     rotate: str = "daily"
     rotate_size_bytes: int = 64 * 1024 * 1024
     retention_days: int = 396
@@ -203,6 +203,9 @@ class _ChainedFile:
         self.options = options
         self._clock = clock
         self.torn: bytes | None = None
+        self.today: dt.date | None = None  # the day of the event being written
+        # Before the torn line (if any) is ended: the last whole event, for seq.
+        last = last_line_of_file(path)
         self._fd = self._open()
         self.size = os.fstat(self._fd).st_size
         if self.size:
@@ -216,7 +219,6 @@ class _ChainedFile:
                     os.write(self._fd, b"\n")
                     os.fsync(self._fd)
                     self.size += 1
-        last = last_line_of_file(path)
         if last is None and self.size == 0:
             last = self._last_rotated_line()
         if self.torn is not None:
@@ -269,7 +271,7 @@ class _ChainedFile:
     info = msg
 
     def _today(self) -> dt.date:
-        return self._clock().astimezone(dt.UTC).date()
+        return self.today or self._clock().astimezone(dt.UTC).date()
 
     def _maybe_rotate(self, incoming: int) -> None:
         if self.size == 0 or self.options.rotate == "never":
@@ -356,7 +358,9 @@ class AuditLog:
     def _stamp(
         self, _logger: Any, _name: str, event: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        event.setdefault("ts", ts_stamp(self._clock()))
+        now = self._clock()
+        self._file.today = now.astimezone(dt.UTC).date()
+        event.setdefault("ts", ts_stamp(now))
         event.setdefault("id", self._new_id())
         event.pop("mac", None)  # only the writer signs
         event["seq"] = self._file.next_seq()
