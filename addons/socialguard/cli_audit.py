@@ -50,7 +50,9 @@ def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
         except AuditError as error:
             _fail(str(error))
         except ConfigError as error:
-            click.echo("socialguard: the settings were not loaded; fix these and try again:")
+            click.echo(
+                "socialguard: the settings were not loaded; fix these and try again:", err=True
+            )
             for problem in error.problems:
                 click.echo(f"  {problem}", err=True)
             sys.exit(1)
