@@ -256,9 +256,11 @@ def import_list(
     shared = {s for d in (catalog.left_out if catalog else ()) for s in suffixes(d)}
     catalogued = catalog.origin if catalog else {}
     kept: list[str] = []
-    for name in sorted(unique):
+    kept_set: set[str] = set()
+    # Parents before children, so a child is redundant only under a parent that was kept.
+    for name in sorted(unique, key=lambda n: (n.count("."), n)):
         parents = suffixes(name)
-        if any(p in unique for p in parents[1:]):
+        if any(p in kept_set for p in parents[1:]):
             result.skip(Skip.REDUNDANT, 0, name)
         elif any(p in never_block for p in parents):
             result.skip(Skip.NEVER_BLOCK, 0, name)
@@ -271,6 +273,8 @@ def import_list(
             result.skip(Skip.CATALOGUED, 0, f"{name} (service {owner})")
         else:
             kept.append(name)
+            kept_set.add(name)
+    kept.sort()
     result.domains = kept
     return result
 
