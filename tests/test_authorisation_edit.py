@@ -151,6 +151,18 @@ def test_grant_without_an_exemptions_list(text: str) -> None:
     assert parse_yaml(document.text(), "a.yaml")["exemptions"][0]["id"] == "EX-2026-001"
 
 
+@pytest.mark.parametrize("text", ["", "# Nothing granted yet.\n", "# no newline"])
+def test_grant_into_an_empty_or_comment_only_file(text: str) -> None:
+    """A file with no data yet keeps its comments above the list the grant starts."""
+    document = AuthorisationDocument(text, "a.yaml")
+    assert document.text() == text
+    assert document.warnings == []
+    document.grant(NEW, 2026)
+    after = document.text()
+    assert after.startswith(text)
+    assert parse_yaml(after, "a.yaml")["exemptions"][0]["id"] == "EX-2026-001"
+
+
 def test_revoke_adds_one_line_to_that_entry() -> None:
     """Revoking marks the entry (date, by, reason) and leaves the rest of the file alone."""
     document = AuthorisationDocument(COMMENTED, "a.yaml")

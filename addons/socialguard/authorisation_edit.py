@@ -164,16 +164,20 @@ class AuthorisationDocument:
                     layout = candidate
                     break
             else:
-                self.warnings.append(
-                    f"{source}: the file's layout could not be kept exactly; lines outside "
-                    "the change may be re-indented (the content is unchanged)"
-                )
+                if doc is not None:  # an empty or comment-only file has no layout to keep
+                    self.warnings.append(
+                        f"{source}: the file's layout could not be kept exactly; lines outside "
+                        "the change may be re-indented (the content is unchanged)"
+                    )
         except YAMLError as error:
             raise ConfigError(
                 [Problem(source, 1, f"not valid YAML: {error} — fix it by hand first")]
             ) from None
         self._yaml = _yaml(layout)
+        # A file of comments alone loads as nothing: keep its text above what is added.
+        self._prefix = ""
         if doc is None:
+            self._prefix = text if not text or text.endswith("\n") else text + "\n"
             doc = CommentedMap()
         if not isinstance(doc, CommentedMap):
             raise ConfigError(
@@ -182,7 +186,9 @@ class AuthorisationDocument:
         self.doc: CommentedMap = doc
 
     def text(self) -> str:
-        return _dump(self._yaml, self.doc)
+        if not self.doc:
+            return self.original  # nothing added (yet) to a file that held no data
+        return self._prefix + _dump(self._yaml, self.doc)
 
     def _entries(self) -> CommentedSeq:
         entries = self.doc.get("exemptions")
