@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import textwrap
 from pathlib import Path
 
@@ -430,3 +431,148 @@ def test_extra_file_adding_domains_keeps_name_and_review_date() -> None:
     assert "messenger.com" in service.domains
     assert service.name == "Facebook"
     assert service.reviewed is not None
+
+
+KINDS_TEXT = """\
+services:
+  chat:
+    name: Chat
+    category: social-networking
+    web: [chat.example]
+    app: [api.chat.example, chatapi.example]
+    cdn: [chatcdn.example]
+    short: []
+    added: 2025-01-01
+  clips:
+    name: Clips
+    category: multimedia-sharing
+    domains: [clips.example, media.chatcdn.example]
+never_block: [safe.example]
+shared_infrastructure_left_out:
+  - {domain: bigcdn.example, used_by: chat, why: "everyone's CDN"}
+"""
+
+
+def test_kinds_are_kept_and_merged_into_domains() -> None:
+    """web, app, cdn and short lists all become domains, and each remembers its kind."""
+    service = built(KINDS_TEXT).services["chat"]
+    assert service.domains == (
+        "chat.example",
+        "api.chat.example",
+        "chatapi.example",
+        "chatcdn.example",
+    )
+    assert service.kind_of("chatapi.example") == "app"
+    assert service.kind_of("chatcdn.example") == "cdn"
+    assert service.domains_of("short") == ()
+    assert service.last_reviewed() == dt.date(2025, 1, 1)
+
+
+def test_explain_names_entry_kind_and_file() -> None:
+    """explain says which entry, of which kind, from which file decided a host."""
+    catalog = built(KINDS_TEXT)
+    explanation = catalog.explain("x.api.chat.example")
+    assert explanation.service is not None
+    assert (explanation.service.id, explanation.entry, explanation.kind) == (
+        "chat",
+        "api.chat.example",
+        "app",
+    )
+    assert explanation.entry_origin == "catalog.yaml"
+    protected = catalog.explain("www.safe.example")
+    assert (protected.protected_by, protected.protected_origin) == ("safe.example", "catalog.yaml")
+    left_out = catalog.explain("a.bigcdn.example").left_out
+    assert left_out is not None
+    assert (left_out.used_by, left_out.why) == ("chat", "everyone's CDN")
+    assert catalog.explain("other.example").service is None
+
+
+def test_overlaps_duplicates_and_stale() -> None:
+    """Another service's entry under one's own is an overlap; a repeat is a duplicate."""
+    catalog = parse(KINDS_TEXT)
+    parse(
+        "services:\n  clips:\n    category: multimedia-sharing\n    domains: [chat.example]\n",
+        source="extra.yaml",
+        into=catalog,
+    )
+    catalog.build_index()
+    [overlap] = catalog.overlaps()
+    assert (overlap.domain, overlap.service, overlap.parent_service) == (
+        "media.chatcdn.example",
+        "clips",
+        "chat",
+    )
+    [duplicate] = catalog.duplicates
+    assert (duplicate.domain, duplicate.first_origin, duplicate.origin) == (
+        "chat.example",
+        "catalog.yaml",
+        "extra.yaml",
+    )
+    assert catalog.files["extra.yaml"] == [1, 1]
+    stale = catalog.stale(dt.date(2026, 11, 24), 365)
+    assert [s.id for s in stale] == ["chat", "clips"]
+    assert catalog.stale(dt.date(2025, 6, 1), 365) == [catalog.services["clips"]]
+
+
+def test_never_block_conflicts_in_both_directions() -> None:
+    """An entry at, under or above a never-block domain is reported as a conflict."""
+    catalog = built(
+        "services:\n  a:\n    category: forums\n"
+        "    domains: [forum.safe.example, example.org]\n"
+        "never_block: [safe.example, login.example.org]\n"
+    )
+    assert catalog.never_block_conflicts() == [
+        ("example.org", "a", "login.example.org"),
+        ("forum.safe.example", "a", "safe.example"),
+    ]
+
+
+def test_block_string_domains_report_their_own_line() -> None:
+    """`domains: |` holds one domain a line; a bad one is reported at its own line."""
+    text = (
+        "services:\n  imported:\n    category: forums\n    domains: |\n"
+        "      one.example\n      # a comment\n      two.example\n      not valid\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    [problem] = caught.value.problems
+    assert problem.line == 8
+    assert "'not valid' is not a domain name" in problem.message
+    ok = parse(text.replace("      not valid\n", ""))
+    assert ok.services["imported"].domains == ("one.example", "two.example")
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{domain: '*.x', why: y}", "is not a domain name"),
+        ("{domain: x.example}", "say why x.example is left out"),
+        ("just-a-string", "write {domain"),
+    ],
+)
+def test_left_out_entries_are_validated(entry: str, message: str) -> None:
+    """shared_infrastructure_left_out entries need a domain and a reason."""
+    with pytest.raises(ConfigError) as caught:
+        parse(f"services: {{}}\nshared_infrastructure_left_out:\n  - {entry}\n")
+    [problem] = caught.value.problems
+    assert problem.line == 3
+    assert message in problem.message
+
+
+def test_service_with_kinds_but_no_domains_is_an_error() -> None:
+    """A service whose kind lists are all empty is a problem, not a silent no-op."""
+    with pytest.raises(ConfigError, match="lists no domains at all"):
+        parse("services:\n  x:\n    category: forums\n    web: []\n    app: []\n")
+    with pytest.raises(ConfigError, match="needs domains"):
+        parse("services:\n  x:\n    category: forums\n")
+
+
+def test_load_catalog_reports_yaml_errors_with_line(tmp_path: Path) -> None:
+    """A syntax error in an extra file is explained with its line, as the careful reader does."""
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("services:\n  x: [unclosed\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_catalog([broken])
+    [problem] = caught.value.problems
+    assert problem.source == str(broken)
+    assert "not valid YAML" in problem.message
