@@ -340,13 +340,14 @@ def edit_file(
     written unless the whole new file passes validation; a ConfigError lists every problem.
     """
     source = str(path)
+    missing = EditError(f"{source}: the authorisation list was not found — check --authorisations")
+    if not path.is_file():
+        raise missing
     with locked(path):
         try:
             raw = path.read_bytes()
         except FileNotFoundError:
-            raise EditError(
-                f"{source}: the authorisation list was not found — check --authorisations"
-            ) from None
+            raise missing from None
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
