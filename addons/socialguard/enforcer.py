@@ -46,6 +46,17 @@ HTTP_403_HEADERS = {"Cache-Control": "no-store", "X-Socialguard": "blocked"}
 _ALT_SVC_ITEM = re.compile(r'(?:[^,"]|"[^"]*")+')
 # HTTP/3 and the QUIC drafts that preceded it: `h3`, `h3-29`, `h3-Q050`, `quic`, `hq-…`.
 _QUIC_PROTOCOLS = ("h3", "quic", "hq")
+# Answers that depend on the name and the policy alone, never on who asks or when: the same raw
+# name always gets the same one while the policy in force is the same object, so it is kept.
+_TIMELESS_REASONS = frozenset(
+    {
+        Reason.NOT_SOCIAL_MEDIA,
+        Reason.NEVER_BLOCK,
+        Reason.CATEGORY_NOT_ENFORCED,
+        Reason.IP_LITERAL,
+    }
+)
+KNOWN_NAMES_SIZE = 65536
 
 
 def strip_quic_alt_svc(value: str) -> str | None:
@@ -80,6 +91,35 @@ class RefuseTLS(layer.Layer):
             yield commands.CloseConnection(self.context.client)
 
 
+class KnownNames:
+    """Raw names already decided as allowed, unrecorded and timeless under one policy.
+
+    Most traffic is allowed non-social traffic, asked again on every keep-alive request: this
+    spares it host normalisation, the catalogue walk and attribution. Bounded; emptied whenever
+    the policy in force is replaced, so a reload is seen by the very next request.
+    """
+
+    def __init__(self, size: int = KNOWN_NAMES_SIZE) -> None:
+        self._size = size
+        self._policy: Policy | None = None
+        self._decisions: dict[str, Decision] = {}
+
+    def for_policy(self, policy: Policy) -> dict[str, Decision]:
+        """The remembered decisions, valid for `policy` (emptied if it is not the last one)."""
+        if policy is not self._policy:
+            self._policy = policy
+            self._decisions = {}
+        return self._decisions
+
+    def remember(self, policy: Policy, name: str, decision: Decision) -> None:
+        if decision.reason not in _TIMELESS_REASONS or decision.recorded:
+            return
+        decisions = self.for_policy(policy)
+        if len(decisions) >= self._size:
+            decisions.clear()  # simpler than LRU, and a full table is rare: it refills at once
+        decisions[name] = decision
+
+
 def _username(metadata: dict[str, Any]) -> str | None:
     """The proxy-auth user name; the password beside it is never kept or logged."""
     auth = metadata.get("proxyauth")
@@ -106,6 +146,7 @@ class Enforcer:
         # Per intercepted (blocked, page mode) connection: its decision and audit reference, so
         # the block page shows the id of the event recorded when the connection was refused.
         self._intercepted: dict[str, tuple[Decision, str]] = {}
+        self._known = KnownNames()
 
     # -- identity ------------------------------------------------------------------------
     def _who_for(self, client: connection.Client, metadata: dict[str, Any] | None) -> Who:
@@ -142,9 +183,41 @@ class Enforcer:
         return str(written["id"])
 
     def _decide_names(self, who: Who, names: Iterator[str], policy: Policy) -> Decision:
-        when = self._clock()
-        decisions = [decide(who, name, when, policy) for name in dict.fromkeys(names) if name]
+        known = self._known.for_policy(policy)
+        when: dt.datetime | None = None
+        decisions = []
+        for name in dict.fromkeys(names):
+            if not name:
+                continue
+            decision = known.get(name)
+            if decision is None:
+                if when is None:
+                    when = self._clock()
+                decision = decide(who, name, when, policy)
+                self._known.remember(policy, name, decision)
+            decisions.append(decision)
         return most_restrictive(decisions)
+
+    def _known_allowed(self, flow: http.HTTPFlow) -> Decision | None:
+        """The decision for a request all of whose names are known to pass unrecorded, if so.
+
+        The common case on a keep-alive connection: no identity, no clock, no normalisation.
+        Intercepted (blocked) connections always take the full path.
+        """
+        client = flow.client_conn
+        if client.id in self._intercepted:
+            return None
+        known = self._known.for_policy(self._policy())
+        request = flow.request
+        first = known.get(request.host_header or request.host)
+        if first is None or request.host not in known:
+            return None
+        if client.sni and client.sni not in known:
+            return None
+        connect = self._connect.get(client.id)
+        if connect is not None and connect.host not in known:
+            return None
+        return first
 
     # -- CONNECT ---------------------------------------------------------------------------
     def http_connect(self, flow: http.HTTPFlow) -> None:
@@ -240,6 +313,8 @@ class Enforcer:
         if flow.response or flow.error or not flow.live:
             return
         try:
+            if self._known_allowed(flow) is not None:
+                return  # allowed, not social media: nothing to record, nothing to change
             policy = self._policy()
             who = self._who_for(flow.client_conn, flow.metadata)
             request = flow.request
