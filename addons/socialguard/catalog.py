@@ -20,6 +20,11 @@ from socialguard import yamlfile
 from socialguard.hosts import suffixes
 from socialguard.yamlfile import ConfigError, LocatedDict, LocatedList, Problems, read_yaml
 
+try:
+    from yaml import CSafeLoader as _SafeBase
+except ImportError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml import SafeLoader as _SafeBase  # type: ignore[assignment]
+
 CATEGORIES = (
     "social-networking",
     "blogging",
@@ -474,12 +479,6 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
     _left_out(data, source, catalog, problems)
     problems.raise_if_any()
     return catalog
-
-
-try:
-    from yaml import CSafeLoader as _SafeBase
-except ImportError:  # pragma: no cover - PyYAML built without libyaml
-    from yaml import SafeLoader as _SafeBase  # type: ignore[assignment]
 
 
 class _FastLoader(_SafeBase):
