@@ -576,3 +576,40 @@ def test_load_catalog_reports_yaml_errors_with_line(tmp_path: Path) -> None:
     [problem] = caught.value.problems
     assert problem.source == str(broken)
     assert "not valid YAML" in problem.message
+
+
+def test_exact_hosts_match_only_themselves_and_yield_to_never_block() -> None:
+    """`exact:` names a bare host without claiming what lies under it."""
+    text = textwrap.dedent(
+        """\
+        services:
+          tube:
+            name: Tube
+            category: multimedia-sharing
+            web: [www.tube.example]
+            exact: [tube.example, accounts.tube.example]
+        never_block: [accounts.tube.example]
+        """
+    )
+    catalog = parse_catalog(parse_yaml(text, "c.yaml"), "c.yaml")
+    catalog.build_index()
+    hit = catalog.lookup("tube.example")
+    assert hit.service is not None
+    assert hit.service.id == "tube"
+    assert hit.service.kind_of("tube.example") == "exact"
+    assert catalog.lookup("other.tube.example").service is None
+    assert catalog.lookup("accounts.tube.example").protected_by == "accounts.tube.example"
+    assert catalog.shadowed == [("accounts.tube.example", "tube")]
+    assert catalog.never_block_conflicts() == [
+        ("accounts.tube.example", "tube", "accounts.tube.example")
+    ]
+
+
+def test_exact_hosts_are_checked_like_domains() -> None:
+    text = (
+        "services:\n  t:\n    name: T\n    category: forums\n"
+        "    web: [t.example]\n    exact: [bad host]\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse_catalog(parse_yaml(text, "c.yaml"), "c.yaml")
+    assert "services.t.exact[0]" in str(caught.value.problems[0])

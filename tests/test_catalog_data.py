@@ -120,7 +120,26 @@ def test_shared_infrastructure_is_not_blocked_whole(shipped: Catalog) -> None:
     for domain in ("youtube.com", "linkedin.com", "skype.com", "ggpht.com", "cloudfront.net"):
         left_out = shipped.left_out[domain]
         assert len(left_out.why) > 10
-        assert shipped.lookup(domain).service is None
+        # Nothing under it is named by suffix; at most the bare name itself, as an exact host.
+        assert shipped.lookup("anything-else." + domain).service is None
+        match = shipped.lookup(domain)
+        assert match.service is None or domain in match.service.exact
+
+
+def test_bare_names_of_services_with_protected_subdomains_are_blocked_exactly(
+    shipped: Catalog,
+) -> None:
+    """`youtube.com` itself is YouTube; `accounts.youtube.com` under it stays protected."""
+    for bare, service_id, protected in (
+        ("youtube.com", "youtube", "accounts.youtube.com"),
+        ("linkedin.com", "linkedin", "platform.linkedin.com"),
+    ):
+        match = shipped.lookup(bare)
+        assert match.service is not None
+        assert match.service.id == service_id
+        assert match.service.kind_of(bare) == "exact"
+        assert shipped.lookup(protected).protected_by == protected
+        assert shipped.explain(bare).entry == bare
 
 
 def test_shipped_catalogue_has_no_duplicates_or_cross_service_overlaps(shipped: Catalog) -> None:

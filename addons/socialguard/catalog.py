@@ -43,10 +43,13 @@ KIND_LABELS = {
     "cdn": "CDN/media",
     "short": "short link",
     "domains": "domain",
+    "exact": "exact host",
 }
 _SERVICE_ID = re.compile(r"[a-z0-9][a-z0-9-]*")
 _DOMAIN = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?)+")
-_SERVICE_KEYS = {"name", "category", "domains", *KINDS, "sources", "added", "reviewed", "notes"}
+_SERVICE_KEYS = {
+    "name", "category", "domains", *KINDS, "exact", "sources", "added", "reviewed", "notes",
+}  # fmt: skip
 _TOP_KEYS = {"version", "categories", "services", "never_block", "shared_infrastructure_left_out"}
 
 
@@ -74,9 +77,14 @@ class Service:
     # (kind, domains) for the labelled kinds (web, app, cdn, short); unlabelled ones are "domains".
     kinds: tuple[tuple[str, tuple[str, ...]], ...] = ()
     origins: tuple[str, ...] = ()
+    # Host names that match only as themselves, never as a suffix: a bare `youtube.com`, whose
+    # subdomains include a never-block sign-in host, so it cannot be listed as a suffix.
+    exact: tuple[str, ...] = ()
 
     def kind_of(self, domain: str) -> str:
-        """Which kind of entry `domain` is for this service (web, app, cdn, short or domains)."""
+        """Which kind of entry `domain` is (web, app, cdn, short, exact or domains)."""
+        if domain in self.exact:
+            return "exact"
         for kind, listed in self.kinds:
             if domain in listed:
                 return kind
@@ -158,6 +166,7 @@ class Catalog:
     services: dict[str, Service] = field(default_factory=dict)
     never_block: frozenset[str] = frozenset()
     index: dict[str, Service | str] = field(default_factory=dict)
+    exact_index: dict[str, Service] = field(default_factory=dict)
     # Entries dropped because a never-block domain covers them: (domain, service id).
     shadowed: list[tuple[str, str]] = field(default_factory=list)
     # Bookkeeping for explanations and stats, never read by `lookup`.
@@ -174,6 +183,9 @@ class Catalog:
 
     def lookup(self, name: str) -> Match:
         """Classify a normalised host name; the most specific entry wins."""
+        exact = self.exact_index.get(name)
+        if exact is not None:
+            return Match(service=exact, domain=name)
         index = self.index
         for suffix in suffixes(name):
             entry = index.get(suffix)
@@ -195,9 +207,17 @@ class Catalog:
                     shadowed.append((domain, service.id))
                     continue
                 index.setdefault(domain, service)
+        exact_index: dict[str, Service] = {}
+        for service in self.services.values():
+            for host in service.exact:
+                if any(s in never_block for s in suffixes(host)):
+                    shadowed.append((host, service.id))
+                    continue
+                exact_index.setdefault(host, service)
         for domain in never_block:
             index[domain] = domain
         self.index = index
+        self.exact_index = exact_index
         self.shadowed = shadowed
 
     def explain(self, name: str) -> Explanation:
@@ -228,6 +248,11 @@ class Catalog:
         """(entry, service, never-block domain) where one is at, under or above the other."""
         conflicts: list[tuple[str, str, str]] = []
         for service in self.services.values():
+            # An exact host covers nothing under it: it clashes only at or under a protected one.
+            for host in service.exact:
+                conflicts.extend(
+                    (host, service.id, s) for s in suffixes(host) if s in self.never_block
+                )
             for domain in service.domains:
                 for suffix in suffixes(domain):
                     if suffix in self.never_block:
@@ -235,7 +260,7 @@ class Catalog:
         for protected in self.never_block:
             for suffix in suffixes(protected)[1:]:
                 owner = self.origin.get(suffix)
-                if owner is not None:
+                if owner is not None and suffix in self.services[owner[0]].domains:
                     conflicts.append((suffix, owner[0], protected))
         return sorted(set(conflicts))
 
@@ -260,7 +285,7 @@ class Catalog:
         for shared in self.left_out:
             for suffix in suffixes(shared):
                 owner = self.origin.get(suffix)
-                if owner is not None:
+                if owner is not None and suffix in self.services[owner[0]].domains:
                     found.append((suffix, owner[0], shared))
         return sorted(found)
 
@@ -439,6 +464,11 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                 f"{where}.category: {category!r} is not one of {', '.join(CATEGORIES)}",
             )
         domains, kinds = _service_domains(entry, where, problems)
+        exact = (
+            _domains(entry.get("exact"), f"{where}.exact", entry.line_of("exact"), problems)
+            if "exact" in entry
+            else ()
+        )
         sid = str(service_id)
         counts[0] += 1
         counts[1] += len(domains)
@@ -452,11 +482,12 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                 )
                 continue
             known = set(existing.domains)
-            _record(catalog, sid, domains, source)
+            _record(catalog, sid, (*domains, *exact), source)
             domains = existing.domains + tuple(d for d in domains if d not in known)
             kinds = existing.kinds + kinds
+            exact = existing.exact + tuple(h for h in exact if h not in existing.exact)
         else:
-            _record(catalog, sid, domains, source)
+            _record(catalog, sid, (*domains, *exact), source)
         catalog.services[sid] = Service(
             id=sid,
             name=str(entry.get("name") or (existing.name if existing else service_id)),
@@ -467,6 +498,7 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
             added=_as_date(entry.get("added")) or (existing.added if existing else None),
             kinds=kinds,
             origins=(*existing.origins, source) if existing else (source,),
+            exact=exact,
         )
     never = data.get("never_block") or []
     if not isinstance(never, list):
