@@ -332,14 +332,16 @@ class Enforcer:
             intercepted = self._intercepted.get(flow.client_conn.id)
             if intercepted is not None and not decision.blocked:
                 decision = intercepted[0]  # never: the connection's names are among `names`
+            # URL paths and queries are personal data: recorded only if IT opted in.
+            path = {"path": request.path} if policy.settings.audit_record_paths else {}
             if decision.blocked:
                 if intercepted is not None and intercepted[0] == decision:
                     reference = intercepted[1]  # the event recorded when it was intercepted
                 else:
-                    reference = self._record(who, decision, policy, via="http")
+                    reference = self._record(who, decision, policy, via="http", **path)
                 flow.response = self._refusal(decision, reference, flow, html=True)
             elif decision.recorded:
-                self._record(who, decision, policy, via="http")
+                self._record(who, decision, policy, via="http", **path)
         except HostError as error:
             self._bad_request(flow, error)
         except Exception:
