@@ -182,3 +182,19 @@ def test_missing_key_file_stops_run_with_a_message(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "absent.key: the audit HMAC key file does not exist" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_record_paths_true_records_the_path(tmp_path: Path) -> None:
+    """Only with audit.record_paths: true does a blocked request's path reach the log."""
+    directory = tmp_path / "gateway"
+    directory.mkdir()
+    policy = directory / "policy.yaml"
+    policy.write_text("audit:\n  record_paths: true\n")
+    proxy = start(directory, "--config", str(policy))
+    try:
+        assert blocked_request(proxy, "http://www.facebook.com/groups/42?ref=x") == 403
+        events = proxy.events(wait_for=1)
+    finally:
+        stop(proxy)
+    [blocked] = [e for e in events if e["event"] == "access.blocked"]
+    assert blocked["path"] == "/groups/42?ref=x"
