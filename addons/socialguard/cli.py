@@ -134,8 +134,21 @@ def run(
         https_block_page=settings.https_block == "page",
         confdir=confdir,
     )
+    holder = PolicyHolder(policy)
+    metrics = None
+    if settings.metrics_listen:
+        from socialguard.metrics import Metrics  # noqa: PLC0415
+
+        metrics = Metrics(holder)
+        try:
+            metrics.serve(settings.metrics_listen)
+        except (OSError, ValueError) as error:
+            fail(
+                f"cannot serve metrics on {settings.metrics_listen}: {error} — set "
+                "metrics.listen in policy.yaml to a free HOST:PORT, or remove it"
+            )
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
-    sys.exit(asyncio.run(serve(options, PolicyHolder(policy), audit)))
+    sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
 
 
 def _targets(targets: Iterable[str]) -> Iterator[str]:

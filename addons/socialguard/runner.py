@@ -15,13 +15,13 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-import click
 from mitmproxy import addons, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
 from socialguard.cli_ca import ensure_ca
 from socialguard.enforcer import Enforcer
 from socialguard.events import AuditLog
+from socialguard.metrics import Metrics
 from socialguard.policy_files import PolicyPaths
 from socialguard.proxyauth_cache import CachingProxyAuth
 from socialguard.reload import PolicyHolder, PolicyWatcher
@@ -69,26 +69,12 @@ def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
     return values
 
 
-def paths_of_run_command() -> PolicyPaths:
-    """The files `socialguard run` was given, read from its click context.
-
-    A stop-gap until `run` passes its PolicyPaths to `serve` itself; outside a click command it
-    means the default paths.
-    """
-    context = click.get_current_context(silent=True)
-    params = context.params if context is not None else {}
-    config, authorisations = params.get("config"), params.get("authorisations")
-    return PolicyPaths(
-        config if isinstance(config, Path) else None,
-        authorisations if isinstance(authorisations, Path) else None,
-    )
-
-
 async def serve(
     opts: ProxyOptions,
     holder: PolicyHolder,
     audit: AuditLog,
-    paths: PolicyPaths | None = None,
+    paths: PolicyPaths,
+    metrics: Metrics | None = None,
 ) -> int:
     """Run the proxy, following the policy files, until SIGINT/SIGTERM; returns the exit code."""
     logging.getLogger().setLevel(logging.INFO)
@@ -105,7 +91,8 @@ async def serve(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, mitm.shutdown)
     # A changed file is taken within about a second; the swap never touches open connections.
-    watcher = PolicyWatcher(paths or paths_of_run_command(), holder, audit)
+    on_result = (lambda ok: metrics.reloaded(ok=ok)) if metrics is not None else None
+    watcher = PolicyWatcher(paths, holder, audit, on_result=on_result)
     watching = asyncio.create_task(watcher.watch(), name="socialguard-policy-watcher")
     try:
         await mitm.run()
