@@ -103,13 +103,27 @@ class KnownNames:
         self._size = size
         self._policy: Policy | None = None
         self._decisions: dict[str, Decision] = {}
+        self._who: dict[tuple[str, str | None], Who] = {}
 
     def for_policy(self, policy: Policy) -> dict[str, Decision]:
         """The remembered decisions, valid for `policy` (emptied if it is not the last one)."""
         if policy is not self._policy:
             self._policy = policy
             self._decisions = {}
+            self._who = {}
         return self._decisions
+
+    def who(self, policy: Policy, client_ip: str, user: str | None) -> Who:
+        """`attribute()` for an address and user name, remembered under the same policy."""
+        self.for_policy(policy)
+        key = (client_ip, user)
+        who = self._who.get(key)
+        if who is None:
+            who = attribute(client_ip, user, policy.settings)
+            if len(self._who) >= self._size:
+                self._who.clear()
+            self._who[key] = who
+        return who
 
     def remember(self, policy: Policy, name: str, decision: Decision) -> None:
         if decision.reason not in _TIMELESS_REASONS or decision.recorded:
@@ -154,7 +168,7 @@ class Enforcer:
         known = self._who.get(client.id)
         if known is not None and (user is None or user == known.user):
             return known
-        who = attribute(client.peername[0], user, self._policy().settings)
+        who = self._known.who(self._policy(), client.peername[0], user)
         self._who[client.id] = who
         return who
 
