@@ -534,9 +534,9 @@ def decide_parts(policy: Any, hosts: Sequence[str], calls: int) -> Row:
 def write_catalog(path: Path, count: int) -> None:
     """An extra catalogue file as `catalog import` writes one: one service, many domains."""
     with path.open("w", encoding="utf-8") as out:
-        out.write("services:\n  bench-imported:\n    name: Benchmark list\n")
-        out.write("    category: forums\n    domains:\n")
-        out.writelines(f"      - {d}\n" for d in synthetic_domains(count, 1))
+        out.write("version: 1\nservices:\n  bench-imported:\n    name: Benchmark list\n")
+        out.write("    category: forums\n    domains: |\n")  # one a line, as import writes
+        out.writelines(f"      {d}\n" for d in synthetic_domains(count, 1))
 
 
 def child_catalog_load(path: str) -> None:
