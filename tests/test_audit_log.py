@@ -322,3 +322,167 @@ def test_bad_audit_settings_name_the_key_and_the_fix(yaml_text: str, message: st
     with pytest.raises(ConfigError) as raised:
         parse_settings(parse_yaml(yaml_text, "policy.yaml"), "policy.yaml")
     assert any(str(p).startswith(message) for p in raised.value.problems), raised.value.problems
+
+
+# -- review fixes: crashes and disk errors must not break the chain ---------------------------
+def test_a_torn_first_line_after_rotation_continues_from_the_rotated_file(
+    tmp_path: Path,
+) -> None:
+    """A crash during the first write after rotation leaves an active file holding only a torn
+    line: the next start numbers on from the rotated file's last line, and verify holds."""
+    path = tmp_path / "audit.jsonl"
+    clock = Clock()
+    log = AuditLog(path, clock=clock, new_id=ids())
+    for n in range(3):
+        log.record("access.blocked", fields(n))
+    log.rotate()
+    log.close()
+    path.write_bytes(b'{"ts":"2026-11-24T23:58:00.000Z","event":"access.bl')
+    again = AuditLog(path, clock=clock, new_id=ids())
+    event = again.record("access.blocked", fields(9))
+    again.close()
+    torn_event = json.loads(path.read_bytes().split(b"\n")[1])
+    assert torn_event["event"] == "audit.torn"
+    assert torn_event["seq"] == 5  # 1-3 rotated, 4 the torn line
+    assert event["seq"] == 6
+    verdict = verify(log_segments(path))
+    assert verdict.ok, verdict.problem
+    assert any("torn line" in note for note in verdict.notes)
+
+
+class FailingFsync:
+    """Stands in for os.fsync: the first call fails with EIO, later ones sync."""
+
+    def __init__(self, real: Callable[[int], None]) -> None:
+        self.real, self.calls = real, 0
+
+    def __call__(self, fd: int) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise OSError(5, "Input/output error")
+        self.real(fd)
+
+
+@pytest.mark.parametrize("durability", ["fsync", "group"])
+def test_a_failed_fsync_raises_and_the_chain_carries_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, durability: str
+) -> None:
+    """One failed sync: that record raises (the enforcer then refuses the request), the event
+    is not counted as synced, and the next events chain to it: verify holds."""
+    import os  # noqa: PLC0415
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, new_id=ids(), options=AuditOptions(durability=durability))
+    log.record("access.blocked", fields(1))
+    monkeypatch.setattr(os, "fsync", FailingFsync(os.fsync))
+    with pytest.raises(OSError, match="Input/output error"):
+        log.record("access.blocked", fields(2))
+    assert log._file.written_seq == 2
+    assert log._file.synced_seq == 1
+    monkeypatch.undo()
+    log.record("access.blocked", fields(3))
+    assert log._file.synced_seq == 3
+    log.close()
+    seqs = [json.loads(line)["seq"] for line in all_lines(path)]
+    assert seqs == [1, 2, 3]
+    verdict = verify(log_segments(path))
+    assert verdict.ok, verdict.problem
+
+
+def test_a_short_write_is_continued(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """os.write may write only part of a line (a nearly full disk): the rest follows, so no
+    two lines merge."""
+    import os  # noqa: PLC0415
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, new_id=ids())
+    real_write = os.write
+    fd = log._file.fd
+
+    def half(target: int, data: bytes) -> int:
+        return real_write(target, data[: max(1, len(data) // 2)] if target == fd else data)
+
+    monkeypatch.setattr(os, "write", half)
+    for n in range(3):
+        log.record("access.blocked", fields(n))
+    monkeypatch.undo()
+    log.close()
+    lines = all_lines(path)
+    assert [json.loads(line)["seq"] for line in lines] == [1, 2, 3]
+    assert verify(log_segments(path)).ok
+
+
+def test_a_failed_write_is_cut_back_and_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fills in the middle of a line: the part written is removed, record raises,
+    and the next event continues the chain as if the failed one had never been tried."""
+    import errno  # noqa: PLC0415
+    import os  # noqa: PLC0415
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, new_id=ids(), options=AuditOptions(durability="fsync"))
+    log.record("access.blocked", fields(1))
+    size = path.stat().st_size
+    real_write = os.write
+    fd = log._file.fd
+    calls = [0]
+
+    def full_disk(target: int, data: bytes) -> int:
+        if target != fd:
+            return real_write(target, data)
+        calls[0] += 1
+        if calls[0] == 1:
+            return real_write(target, data[:10])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "write", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        log.record("access.blocked", fields(2))
+    monkeypatch.undo()
+    assert path.stat().st_size == size
+    event = log.record("access.blocked", fields(3))
+    log.close()
+    assert event["seq"] == 2
+    assert verify(log_segments(path)).ok
+
+
+def test_a_plain_copy_beside_its_complete_gzip_is_removed_at_start(tmp_path: Path) -> None:
+    """A crash between writing the gzip and removing the plain file: the next start checks the
+    gzip holds the same lines, then removes the plain copy (it would otherwise stay forever)."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, clock=Clock(), new_id=ids())
+    log.record("access.blocked", fields(1))
+    log.close()
+    plain = tmp_path / "audit.2026-11-23.jsonl"
+    path.rename(plain)
+    compressed = tmp_path / "audit.2026-11-23.jsonl.gz"
+    compressed.write_bytes(gzip.compress(plain.read_bytes()))
+    again = AuditLog(path, clock=Clock(), new_id=ids())
+    again.record("access.blocked", fields(2))
+    again.close()
+    assert not plain.exists()
+    assert compressed.is_file()
+    assert verify(log_segments(path)).ok
+
+
+def test_a_damaged_gzip_beside_its_plain_copy_is_made_again(tmp_path: Path) -> None:
+    """If the gzip does not read back to the plain file's bytes, the plain file is the one
+    kept: the gzip is written again from it, then the plain copy goes."""
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, clock=Clock(), new_id=ids())
+    log.record("access.blocked", fields(1))
+    log.record("access.blocked", fields(2))
+    log.close()
+    first, second = path.read_bytes().splitlines(keepends=True)
+    plain = tmp_path / "audit.2026-11-23.jsonl"
+    plain.write_bytes(first)
+    path.write_bytes(second)
+    content = plain.read_bytes()
+    compressed = tmp_path / "audit.2026-11-23.jsonl.gz"
+    compressed.write_bytes(gzip.compress(content)[:-6])  # cut short
+    again = AuditLog(path, clock=Clock(), new_id=ids())
+    again.close()
+    assert not plain.exists()
+    assert gzip.decompress(compressed.read_bytes()) == content
+    assert verify(log_segments(path)).ok

@@ -290,3 +290,25 @@ def test_segments_for_a_directory_and_a_missing_path(tmp_path: Path) -> None:
     ]
     with pytest.raises(AuditError, match="no such file"):
         segments_for([tmp_path / "nope.jsonl"], path)
+
+
+def test_a_folder_of_only_rotated_files_is_a_log(tmp_path: Path) -> None:
+    """An archive copy holds only the gzipped daily files (no active file): it is read and
+    verified as the log, in order, not refused."""
+    path = tmp_path / "audit.jsonl"
+    for day in (1, 2):
+        write_log(path, 3)
+        (tmp_path / f"audit.2026-11-0{day}.jsonl.gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    segments = segments_for([tmp_path], path)
+    assert [s.path.name for s in segments] == [
+        "audit.2026-11-01.jsonl.gz",
+        "audit.2026-11-02.jsonl.gz",
+    ]
+    verdict = verify(segments)
+    assert verdict.ok, verdict.problem
+    assert verdict.events == 6
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(AuditError, match="no audit log"):
+        segments_for([empty], path)

@@ -86,6 +86,36 @@ def rotated_segments(active: Path) -> list[Segment]:
     return sorted(found.values(), key=lambda s: s.sort_key)
 
 
+def superseded_copies(active: Path) -> list[tuple[Path, Path]]:
+    """(plain, gzip) pairs of rotated files present both ways: a compression that a crash cut
+    short between writing the gzip and removing the plain file. Oldest first."""
+    pattern = rotated_pattern(active)
+    try:
+        names = set(os.listdir(active.parent))
+    except FileNotFoundError:
+        return []
+    return [
+        (active.parent / name, active.parent / f"{name}.gz")
+        for name in sorted(names)
+        if f"{name}.gz" in names and (match := pattern.fullmatch(name)) and not match[3]
+    ]
+
+
+def same_content(plain: Path, compressed: Path) -> bool:
+    """Whether the gzip reads to its end without error and holds exactly the plain file."""
+    block = 1 << 20
+    try:
+        with plain.open("rb") as original, gzip.open(compressed, "rb") as unzipped:
+            while True:
+                expected = original.read(block)
+                if unzipped.read(len(expected) or 1) != expected:
+                    return False
+                if not expected:
+                    return True
+    except (OSError, EOFError, zlib.error):
+        return False
+
+
 def log_segments(active: Path) -> list[Segment]:
     """The whole log that `active` heads: rotated files oldest first, then `active` if present."""
     segments = rotated_segments(active)
@@ -101,13 +131,14 @@ def segments_for(paths: list[Path], default: Path) -> list[Segment]:
     segments: list[Segment] = []
     for path in paths:
         if path.is_dir():
-            actives = sorted(
-                p for p in path.iterdir() if p.suffix == ".jsonl" and "." not in p.stem
-            )
+            actives = _actives_in(path)
             for active in actives:
                 segments.extend(log_segments(active))
             if not actives:
-                raise AuditError(f"{path}: no audit log (*.jsonl) in this folder — check the path")
+                raise AuditError(
+                    f"{path}: no audit log (*.jsonl, or rotated *.YYYY-MM-DD.jsonl[.gz]) in this "
+                    "folder — check the path"
+                )
         elif path.is_file():
             segment = _classify(path)
             if segment.day is None:
@@ -119,6 +150,23 @@ def segments_for(paths: list[Path], default: Path) -> list[Segment]:
             )
     unique = list({s.path.resolve(): s for s in segments}.values())
     return sorted(unique, key=lambda s: (s.sort_key[0], s.sort_key[1], s.sort_key[2]))
+
+
+_ROTATED_NAME = re.compile(r"(.+?)\.\d{4}-\d{2}-\d{2}(?:\.\d+)?(\.jsonl)(?:\.gz)?")
+
+
+def _actives_in(folder: Path) -> list[Path]:
+    """The logs in a folder, by their active file's path, whether that file is there or only
+    its rotated (perhaps all gzipped) files are, as in an archive copy."""
+    actives: set[Path] = set()
+    for entry in folder.iterdir():
+        if entry.suffix == ".jsonl" and "." not in entry.stem:
+            actives.add(entry)
+            continue
+        match = _ROTATED_NAME.fullmatch(entry.name)
+        if match is not None and "." not in match[1]:
+            actives.add(folder / f"{match[1]}{match[2]}")
+    return sorted(actives)
 
 
 def _classify(path: Path) -> Segment:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import datetime as dt
+import errno
 import gzip
 import hashlib
 import hmac
@@ -42,6 +43,8 @@ from socialguard.audit_files import (
     read_bytes,
     rotated_name,
     rotated_segments,
+    same_content,
+    superseded_copies,
 )
 
 __all__ = ["AuditError"]
@@ -219,7 +222,9 @@ class _ChainedFile:
                     os.write(self._fd, b"\n")
                     os.fsync(self._fd)
                     self.size += 1
-        if last is None and self.size == 0:
+        if last is None:
+            # No whole line here (a new file, or one holding only a line torn by a crash just
+            # after rotation): the chain left off at the end of the newest rotated file.
             last = self._last_rotated_line()
         if self.torn is not None:
             self.prev = line_hash(self.torn)
@@ -234,6 +239,8 @@ class _ChainedFile:
         self.synced_seq = self.seq
         self.written_seq = self.seq
         self.rotated = False  # set by rotate(), cleared by AuditLog once it has tidied up
+        # Set when a write failed and cutting its part-line off failed too: retried first.
+        self._needs_truncate = False
 
     def _open(self) -> int:
         return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
@@ -254,19 +261,51 @@ class _ChainedFile:
         return self.seq + 1
 
     def msg(self, line: str) -> None:
+        """Append one line; OSError (nothing half-written left behind) if it could not be.
+
+        The chain moves on as soon as the whole line is in the file, before any fsync: the
+        line is there, so the next one must chain to it even if this sync fails. A sync that
+        fails raises (the caller then refuses the request) and the next sync covers the line.
+        """
         data = line.encode("utf-8") + b"\n"
+        if self._needs_truncate:
+            self._truncate()
         self._maybe_rotate(len(data))
-        os.write(self._fd, data)
-        if self.options.durability == "fsync":
-            os.fsync(self._fd)
+        self._write_all(data)
         self.size += len(data)
         self.prev = line_hash(data)
         self.seq += 1
         self.written_seq = self.seq
-        if self.options.durability == "fsync":
-            self.synced_seq = self.seq
         if self.day is None:
             self.day = self._today()
+        if self.options.durability == "fsync":
+            os.fsync(self._fd)
+            self.synced_seq = self.seq
+
+    def _write_all(self, data: bytes) -> None:
+        """Write every byte (a short write is continued), or cut the file back and raise."""
+        done = 0
+        try:
+            while done < len(data):
+                done += self._write_some(data[done:])
+        except OSError:
+            if done:
+                # Part of the line is in the file: remove it, so the next line starts clean.
+                self._needs_truncate = True
+                with contextlib.suppress(OSError):
+                    self._truncate()
+            raise
+
+    def _write_some(self, data: bytes) -> int:
+        written = os.write(self._fd, data)
+        if written <= 0:  # nothing taken and no error: treat as a full disk, never spin
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return written
+
+    def _truncate(self) -> None:
+        """Cut the file back to its last whole line (after a failed write)."""
+        os.ftruncate(self._fd, self.size)
+        self._needs_truncate = False
 
     info = msg
 
@@ -287,7 +326,6 @@ class _ChainedFile:
         """Close the active file under a dated name and start a new one; the chain carries on."""
         os.fsync(self._fd)
         self.synced_seq = self.written_seq
-        os.close(self._fd)
         day = self.day or self._today()
         number = 1
         while True:
@@ -295,8 +333,16 @@ class _ChainedFile:
             if not target.exists() and not Path(f"{target}.gz").exists():
                 break
             number += 1
+        # Until the new file is open the old one stays the active file, so a failure here
+        # leaves the log as it was and the next event tries again.
         os.rename(self.path, target)
-        self._fd = self._open()
+        try:
+            fd = self._open()
+        except OSError:
+            os.rename(target, self.path)
+            raise
+        os.close(self._fd)
+        self._fd = fd
         _fsync_dir(self.path.parent)
         self.size = 0
         self.day = None
@@ -407,6 +453,7 @@ class AuditLog:
                     continue
                 self._syncing = True
                 self._synced.release()
+                synced = 0  # stays 0 if the sync fails: nothing more is known to be on disk
                 try:
                     if self.options.group_commit_ms > 0:
                         time.sleep(self.options.group_commit_ms / 1000)
@@ -417,10 +464,12 @@ class AuditLog:
                         os.fsync(fd)
                     finally:
                         os.close(fd)
+                    synced = target
                 finally:
+                    # A failed sync raises to this caller; the others waiting try again.
                     self._synced.acquire()
                     self._syncing = False
-                    self._file.synced_seq = max(self._file.synced_seq, target)
+                    self._file.synced_seq = max(self._file.synced_seq, synced)
                     self._synced.notify_all()
 
     def rotate(self) -> Path:
@@ -439,6 +488,7 @@ class AuditLog:
 
     def _housekeeping(self) -> None:
         try:
+            self._finish_compressions()
             for segment in rotated_segments(self.path):
                 if not segment.compressed:
                     compress(segment.path)
@@ -446,6 +496,18 @@ class AuditLog:
         except (OSError, AuditError) as error:
             # The log itself is intact; the files stay until the next attempt succeeds.
             self._warn(f"audit housekeeping failed, will retry at the next rotation: {error}")
+
+    def _finish_compressions(self) -> None:
+        """Tidy what a crash during compress() left: a plain file beside its complete gzip is
+        removed (the gzip is read to its end and compared first; a gzip that does not match is
+        made again from the plain file). A half-written `.gz.partial` is simply written again."""
+        directory = self.path.parent
+        for plain, compressed in superseded_copies(self.path):
+            if same_content(plain, compressed):
+                plain.unlink()
+                _fsync_dir(directory)
+            else:
+                compress(plain)
 
     def _warn(self, message: str) -> None:
         stream = self._console or sys.stderr
@@ -497,9 +559,11 @@ class AuditLog:
         self._closed = True
         self._housekeeper.shutdown(wait=True)
         with self._lock:
-            if self._file.synced_seq < self._file.written_seq:
-                os.fsync(self._file.fd)
-            self._file.close()
+            try:
+                if self._file.synced_seq < self._file.written_seq:
+                    os.fsync(self._file.fd)
+            finally:
+                self._file.close()
 
 
 def compress(path: Path) -> Path:
