@@ -170,3 +170,51 @@ def test_report_of_an_empty_month(home: Path) -> None:
     result = run("report", "--month", "2026-01")
     assert result.exit_code == 0
     assert "Blocked attempts:            0" in result.output
+
+
+def test_verify_expect_head(home: Path) -> None:
+    """The head verify prints is what --expect-head takes; once the last lines are removed
+    the log still chains, but that head is missing: exit 1, kind head_missing."""
+    path = home / "var" / "audit.jsonl"
+    head = run("verify").output.rsplit("Head ", 1)[1].strip()
+    result = run("verify", "--expect-head", head.upper())
+    assert result.exit_code == 0, result.output
+    assert "still holds the head given" in result.output
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-2]))
+    assert run("verify").exit_code == 0
+    result = run("verify", "--expect-head", head)
+    assert result.exit_code == 1
+    assert "audit.jsonl:4: head_missing:" in result.output
+    bad = CliRunner().invoke(main, ["audit", "verify", "--expect-head", "abc"])
+    assert bad.exit_code == 1
+    assert "--expect-head 'abc': give the 64 hex digits" in bad.output
+
+
+def test_verify_without_the_key_file_says_get_the_original(home: Path) -> None:
+    """A missing key file when verifying: never advise making a new key (every signed line
+    would then look forged); say get the original, or check the chain only with --no-key."""
+    (home / "config").mkdir()
+    (home / "config" / "policy.yaml").write_text(f"audit:\n  hmac_key_file: {home}/gone.key\n")
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "gone.key: the audit HMAC key file does not exist" in result.output
+    assert "get the original key" in result.output
+    assert "--no-key" in result.output
+    assert "head -c 32" not in result.output
+    result = run("verify", "--no-key")
+    assert result.exit_code == 0, result.output
+    assert "HMAC checked" not in result.output
+    both = CliRunner().invoke(main, ["audit", "verify", "--no-key", "--key-file", "k"])
+    assert both.exit_code == 1
+    assert "give one or the other" in both.output
+
+
+def test_verify_a_folder_of_only_gzipped_files(home: Path) -> None:
+    """An archive folder holding only rotated, gzipped files verifies."""
+    archive = home / "archive"
+    archive.mkdir()
+    log = home / "var" / "audit.jsonl"
+    (archive / "audit.2026-11-24.jsonl.gz").write_bytes(gzip.compress(log.read_bytes()))
+    result = run("verify", str(archive))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK: 6 events in 1 file")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from socialguard.audit_files import AuditError, Segment, log_segments, segments_for
-from socialguard.audit_verify import BreakKind, verify
+from socialguard.audit_verify import BreakKind, verify, verify_live
 from socialguard.events import AuditLog, AuditOptions, line_hash
 
 KEY = b"0123456789abcdef0123456789abcdef"
@@ -312,3 +312,90 @@ def test_a_folder_of_only_rotated_files_is_a_log(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(AuditError, match="no audit log"):
         segments_for([empty], path)
+
+
+def test_an_unsigned_line_after_signed_ones_is_caught_without_the_key(tmp_path: Path) -> None:
+    """The switch from signed to unsigned lines needs no key to see: it is a break even when
+    verify has no key (the writer signs every line once it has one)."""
+    path = tmp_path / "audit.jsonl"
+    lines = write_log(path, key=KEY)
+    last = json.loads(lines[-1])
+    extra = {"event": "x", "ts": "T", "id": "I", "seq": last["seq"] + 1}
+    extra["prev"] = line_hash(lines[-1])
+    with path.open("ab") as f:
+        f.write(json.dumps(extra, separators=(",", ":")).encode() + b"\n")
+    kind, line, message = check(path)
+    assert (kind, line) == (BreakKind.UNSIGNED, 13)
+    assert "no HMAC but lines before it do" in message
+
+
+def test_unsigned_lines_before_signed_ones_still_pass_without_the_key(tmp_path: Path) -> None:
+    """The other way round is a key being set: fine, with or without the key."""
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 3)
+    write_log(path, 3, key=KEY)
+    assert verify(log_segments(path)).ok
+
+
+def test_expect_head_catches_lines_removed_from_the_end(log: Path) -> None:
+    """Removing the last whole lines leaves a chain that holds; the head an earlier verify
+    printed is then missing, and --expect-head says so."""
+    head = verify(log_segments(log)).head
+    assert head is not None
+    assert verify(log_segments(log), expect_head=head).ok
+    write_log(log, 2)  # the log grows: the old head is now inside it
+    assert verify(log_segments(log), expect_head=head).ok
+    rewrite(log, lambda lines: lines[:-3])  # the two new lines and the old head removed
+    plain = verify(log_segments(log))
+    assert plain.ok  # invisible without the head
+    verdict = verify(log_segments(log), expect_head=head)
+    assert verdict.problem is not None
+    assert verdict.problem.kind == BreakKind.HEAD_MISSING
+    assert verdict.problem.line == 11
+    assert head in verdict.problem.message
+
+
+def test_expect_head_in_the_middle_of_a_rotated_log(tmp_path: Path) -> None:
+    """A head that is now in a gzipped rotated file is found there."""
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 3)
+    head = verify(log_segments(path)).head
+    (tmp_path / "audit.2026-11-01.jsonl.gz").write_bytes(gzip.compress(path.read_bytes()))
+    path.unlink()
+    write_log(path, 2)
+    assert verify(log_segments(path), expect_head=head).ok
+    assert not verify(log_segments(path), expect_head="0" * 64).ok
+
+
+def test_verify_live_lists_the_files_again_after_a_race(tmp_path: Path) -> None:
+    """The writer gzipped (or rotated) a file between listing and reading: the first look
+    fails (a file is gone, or the chain seems to break), the second look, listed afresh, holds.
+    A real break is still found on the second look."""
+    path = tmp_path / "audit.jsonl"
+    write_log(path, 3)
+    rotated = tmp_path / "audit.2026-11-01.jsonl"
+    path.rename(rotated)
+    stale = [Segment(path=rotated, day=dt.date(2026, 11, 1)), Segment(path=path, day=None)]
+    write_log(path, 2)  # its housekeeping gzips the rotated file: the listing is now stale
+    assert not rotated.exists()
+    assert (tmp_path / "audit.2026-11-01.jsonl.gz").is_file()
+    looks: list[list[Segment]] = []
+
+    def listing() -> list[Segment]:
+        looks.append(stale if not looks else log_segments(path))
+        return looks[-1]
+
+    with pytest.raises(AuditError, match="cannot read it"):
+        verify(stale)
+    verdict = verify_live(listing)
+    assert verdict.ok, verdict.problem
+    assert len(looks) == 2
+    # Rotated after the listing: the active file read is a new one chaining to a file not listed.
+    looks.clear()
+    only_active = [Segment(path=path, day=None)]
+    first_listing = [only_active, log_segments(path)]
+    assert not verify(only_active).ok
+    assert verify_live(lambda: first_listing.pop(0)).ok
+    # A real break stays broken.
+    rewrite(path, lambda lines: lines[1:])
+    assert not verify_live(lambda: log_segments(path)).ok

@@ -15,12 +15,12 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from socialguard.audit_files import Segment, iter_lines
+from socialguard.audit_files import AuditError, Segment, iter_lines
 from socialguard.events import GENESIS_PREFIX, split_mac
 
 # The writer always ends a line with seq, prev and (keyed) mac, in that order.
@@ -40,6 +40,7 @@ class BreakKind(enum.StrEnum):
     START_MISSING = "start_missing"
     NEW_CHAIN = "new_chain"
     NOT_SIGNED = "not_signed"
+    HEAD_MISSING = "head_missing"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +65,7 @@ class Verdict:
     first_ts: str | None = None
     last_ts: str | None = None
     head: str | None = None
+    expected_head: str | None = None  # --expect-head: a head an earlier verify printed
     notes: list[str] = field(default_factory=list)
     problem: Break | None = None
 
@@ -79,6 +81,7 @@ class Verdict:
             "first_ts": self.first_ts,
             "last_ts": self.last_ts,
             "head": self.head,
+            "expected_head": self.expected_head,
             "notes": self.notes,
             "problem": None
             if self.problem is None
@@ -136,10 +139,19 @@ def _ts(raw: bytes) -> str | None:
     return str(value) if value is not None else None
 
 
-def verify(segments: Iterable[Segment], key: bytes | None = None) -> Verdict:
+HEAD_PATTERN = re.compile(r"[0-9a-f]{64}")
+
+
+def verify(
+    segments: Iterable[Segment], key: bytes | None = None, expect_head: str | None = None
+) -> Verdict:
     """Walk the log in order and return the verdict (never raises on a damaged log's content;
-    AuditError if a file cannot be read at all)."""
-    verdict = Verdict()
+    AuditError if a file cannot be read at all).
+
+    `expect_head` is the head (last line's hash) an earlier verify printed: the log must still
+    hold that line, which catches whole lines removed from its end since then.
+    """
+    verdict = Verdict(expected_head=expect_head)
     checker = _Checker(verdict, key)
     for segment in segments:
         verdict.files += 1
@@ -154,6 +166,27 @@ def verify(segments: Iterable[Segment], key: bytes | None = None) -> Verdict:
                 return verdict
     checker.finish()
     return verdict
+
+
+def verify_live(
+    list_segments: Callable[[], list[Segment]],
+    key: bytes | None = None,
+    expect_head: str | None = None,
+) -> Verdict:
+    """verify() the log as `list_segments` finds it; if that fails, list and check once more.
+
+    On the gateway the writer may rotate the active file or gzip a rotated one while verify
+    reads (around midnight UTC): a file listed a moment ago is then gone, or the active file
+    is a new one that chains to a file not listed. A second look at the files as they are now
+    settles it; a real break is found again.
+    """
+    try:
+        verdict = verify(list_segments(), key, expect_head)
+    except AuditError:
+        return verify(list_segments(), key, expect_head)
+    if verdict.ok:
+        return verdict
+    return verify(list_segments(), key, expect_head)
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -180,6 +213,7 @@ class _Checker:
         self.unsigned_before_key = 0
         self.unchecked = 0
         self.unterminated_at: tuple[Path, int] | None = None
+        self.head_found = False
         self.lines: list[bytes] = []  # the current file's lines, to look ahead when one breaks
 
     def fail(self, kind: BreakKind, file: Path, number: int, message: str) -> bool:
@@ -223,6 +257,16 @@ class _Checker:
         if self.key is None:
             if signed is not None:
                 self.unchecked += 1
+            elif self.unchecked:
+                # Seen without the key: the writer signs every line once it has a key.
+                return self.fail(
+                    BreakKind.UNSIGNED,
+                    line.file,
+                    line.number,
+                    "this line has no HMAC but lines before it do: it was added or rewritten "
+                    "by someone without the key (or audit.hmac_key_file was removed from "
+                    "policy.yaml, which must not happen to a signed log)",
+                )
             return True
         if signed is None:
             if self.signed:
@@ -257,6 +301,8 @@ class _Checker:
         expected = hashlib.sha256(self.previous_raw).hexdigest()
         gap_allowed = 2 if torn is not None else 1
         if prev == expected:
+            if torn is None and expected == self.verdict.expected_head:
+                self.head_found = True
             if torn is not None:
                 tfile, tnumber, traw = torn
                 self.verdict.notes.append(
@@ -380,6 +426,11 @@ class _Checker:
             self._settle_start(first)
             if not verdict.ok:
                 return
+            # The head given was the last line that retention removed: accounted for.
+            if first.prev == verdict.expected_head:
+                self.head_found = True
+        if verdict.expected_head is not None and not self._check_head(verdict.expected_head):
+            return
         if self.key is not None:
             if not self.signed and verdict.events:
                 self.fail(
@@ -401,6 +452,21 @@ class _Checker:
                 f"{self.unchecked} events carry an HMAC that was not checked: give the key "
                 "(audit.hmac_key_file in policy.yaml, or --key-file) to check them"
             )
+
+    def _check_head(self, expected: str) -> bool:
+        """Whether the line with hash `expected` (a head printed by an earlier verify) is
+        still in the chain; if not, lines were removed from the end since then."""
+        if self.head_found or self.verdict.head == expected:
+            return True
+        last = self.previous
+        return self.fail(
+            BreakKind.HEAD_MISSING,
+            last.file if last else Path(),
+            last.number if last else 0,
+            f"the line whose hash is {expected} (the head given with --expect-head) is not in "
+            "the log: lines at its end were removed since that head was noted (or the hash is "
+            "from another log, or from a file that is not given here)",
+        )
 
     def _find_later(self, number: int, before: int, seq: int) -> tuple[int, int] | None:
         """A line further on in this file whose seq belongs before `seq`: a reordering."""

@@ -87,6 +87,13 @@ def audit() -> None:
     """Verify, search and report on the audit log."""
 
 
+# For a reader: a new key would make every line signed with the original look forged.
+VERIFY_KEY_FIX = (
+    "get the original key (the one the log was written with; never make a new one to "
+    "verify), or run without --key-file / with --no-key to check the chain only"
+)
+
+
 @audit.command()
 @CONFIG_OPTION
 @click.option(
@@ -95,25 +102,50 @@ def audit() -> None:
     default=None,
     help="The HMAC key (default: audit.hmac_key_file from policy.yaml, if set).",
 )
+@click.option(
+    "--no-key",
+    is_flag=True,
+    help="Check the hash chain only, without the HMAC key (even if policy.yaml names one).",
+)
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    default=None,
+    help="A head printed by an earlier verify: the log must still hold that line, so lines "
+    "removed from its end since then are caught.",
+)
 @click.option("--json", "as_json", is_flag=True, help="The verdict as one JSON object.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @_friendly
 def verify(
-    config: Path | None, key_file: Path | None, as_json: bool, paths: tuple[Path, ...]
+    config: Path | None,
+    key_file: Path | None,
+    no_key: bool,
+    expect_head: str | None,
+    as_json: bool,
+    paths: tuple[Path, ...],
 ) -> None:
     """Check that nothing in the log was edited, removed or reordered.
 
     PATHS are log files or folders (default: the log in policy.yaml). The active file brings
     its rotated (and gzipped) files with it. Exit 0 when the chain holds, 1 at the first break.
     """
-    from socialguard.audit_verify import verify as check  # noqa: PLC0415
+    from socialguard.audit_verify import HEAD_PATTERN, verify_live  # noqa: PLC0415
     from socialguard.events import load_hmac_key  # noqa: PLC0415
 
+    if no_key and key_file is not None:
+        _fail("--key-file and --no-key: give one or the other, not both")
+    if expect_head is not None:
+        expect_head = expect_head.strip().lower()
+        if not HEAD_PATTERN.fullmatch(expect_head):
+            _fail(
+                f"--expect-head {expect_head!r}: give the 64 hex digits printed after 'Head' "
+                "by an earlier verify"
+            )
     settings = _settings(config)
-    key_path = key_file or settings.audit_hmac_key_file
-    key = load_hmac_key(key_path) if key_path is not None else None
-    segments = segments_for(list(paths), settings.audit_path)
-    verdict = check(segments, key)
+    key_path = None if no_key else key_file or settings.audit_hmac_key_file
+    key = load_hmac_key(key_path, fix=VERIFY_KEY_FIX) if key_path is not None else None
+    verdict = verify_live(lambda: segments_for(list(paths), settings.audit_path), key, expect_head)
     if as_json:
         click.echo(json.dumps(verdict.as_dict()))
     else:
@@ -121,10 +153,13 @@ def verify(
             click.echo(f"note: {note}")
         if verdict.problem is None:
             keyed = " (HMAC checked)" if key is not None else ""
+            head = (
+                f", and it still holds the head given ({expect_head[:12]}…)" if expect_head else ""
+            )
             click.echo(
                 f"OK: {verdict.events} events in {verdict.files} file"
                 f"{'s' if verdict.files != 1 else ''}, {verdict.first_ts or '-'} to "
-                f"{verdict.last_ts or '-'}; the chain holds{keyed}. Head {verdict.head}"
+                f"{verdict.last_ts or '-'}; the chain holds{keyed}{head}. Head {verdict.head}"
             )
         else:
             click.echo(f"BROKEN after {verdict.events} good events: {verdict.problem}", err=False)

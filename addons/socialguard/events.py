@@ -109,12 +109,18 @@ def ts_stamp(when: dt.datetime) -> str:
     return when.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def load_hmac_key(path: Path) -> bytes:
-    """The key in `path` (its text, without surrounding white space); AuditError says the fix."""
-    fix = (
-        f"create it with:  head -c 32 /dev/urandom | base64 > {path} && chmod 600 {path}  "
-        "(or remove audit.hmac_key_file from policy.yaml)"
-    )
+def load_hmac_key(path: Path, *, fix: str | None = None) -> bytes:
+    """The key in `path` (its text, without surrounding white space); AuditError says the fix.
+
+    `fix` replaces the advice for a missing, unreadable-as-a-file or too short key. The
+    default suits the writer, which may start a new key; a reader of an existing log must not
+    (every line signed with the old key would then look forged), so it passes its own.
+    """
+    if fix is None:
+        fix = (
+            f"create it with:  head -c 32 /dev/urandom | base64 > {path} && chmod 600 {path}  "
+            "(or remove audit.hmac_key_file from policy.yaml)"
+        )
     try:
         key = path.read_bytes().strip()
     except FileNotFoundError:
