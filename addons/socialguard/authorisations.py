@@ -317,9 +317,18 @@ def _revocation(value: Any, where: str, line: int, problems: Problems) -> Revoca
 
 
 def parse_authorisations(
-    data: Any, source: str, catalog: Catalog, settings: Settings
+    data: Any,
+    source: str,
+    catalog: Catalog,
+    settings: Settings,
+    *,
+    now: dt.datetime | None = None,
 ) -> Authorisations:
-    """Validate the whole list; every problem is reported at once, with its line."""
+    """Validate the whole list; every problem is reported at once, with its line.
+
+    `now` (default: the current time in the practice's zone) only decides which entries are
+    still in force for the duplicate warning; validity never depends on the clock.
+    """
     problems = Problems(source)
     if data is None:
         return EMPTY
@@ -356,24 +365,32 @@ def parse_authorisations(
             exemptions.append(parsed)
     problems.raise_if_any()
     return Authorisations(
-        approvers=approvers, exemptions=tuple(exemptions), warnings=tuple(_overlaps(exemptions))
+        approvers=approvers,
+        exemptions=tuple(exemptions),
+        warnings=tuple(_overlaps(exemptions, now or dt.datetime.now(settings.timezone))),
     )
 
 
-def _overlaps(exemptions: list[Exemption]) -> list[str]:
-    """Two unrevoked entries for the same who and what: legal, but usually a mistake."""
-    seen: dict[tuple[str, str, str], str] = {}
+def _overlaps(exemptions: list[Exemption], when: dt.datetime) -> list[str]:
+    """Two entries in force at once for the same who and what: legal, but usually a mistake.
+
+    Revoked and expired entries are history, not duplicates; an entry not yet valid counts
+    only where its period overlaps the other's (a renewal prepared to follow one that ends
+    does not).
+    """
+    seen: dict[tuple[str, str, str], list[Exemption]] = {}
     warnings = []
     for e in exemptions:
-        if e.revoked is not None:
+        if e.status(when) not in ("active", "not-yet-valid"):
             continue
         for item in sorted(e.services | e.categories | e.domains):
-            key = (e.who_kind, e.who, item)
-            if key in seen:
-                warnings.append(
-                    f"{e.id} and {seen[key]} both cover {item} for {e.who_kind} {e.who}"
-                )
-            seen.setdefault(key, e.id)
+            earlier = seen.setdefault((e.who_kind, e.who, item), [])
+            other = next(
+                (o for o in earlier if o.starts < e.expires and e.starts < o.expires), None
+            )
+            if other is not None:
+                warnings.append(f"{e.id} and {other.id} both cover {item} for {e.who_kind} {e.who}")
+            earlier.append(e)
     return warnings
 
 
