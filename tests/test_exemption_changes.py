@@ -175,3 +175,19 @@ def test_group_and_device_are_named() -> None:
         None,
     )
     assert (second.fields["who"], second.fields["device"]) == ("device pc-1", "pc-1")
+
+
+@pytest.mark.parametrize(
+    ("new", "expected"),
+    [
+        # The annual re-approval of the same end date, as `exemptions renew` writes it.
+        (entry(approved_on="2026-12-01", approved_by="deputy.manager"), ["exemption.renewed"]),
+        (entry(approved_on="2026-12-01"), ["exemption.renewed"]),
+        # The approver swapped by hand, with no fresh approval: a change.
+        (entry(approved_by="deputy.manager"), ["exemption.changed"]),
+        # An earlier end with a fresh approval is still not a renewal (renew refuses it).
+        (entry(expires="2027-06-30", approved_on="2026-12-01"), ["exemption.changed"]),
+    ],
+)
+def test_a_fresh_approval_of_the_same_end_is_a_renewal(new: str, expected: list[str]) -> None:
+    assert events(listing(entry()), listing(new)) == expected

@@ -88,14 +88,13 @@ def _change(old: Exemption, new: Exemption) -> list[ExemptionChange]:
     if old.revoked is None and new.revoked is not None:
         changes.append(ExemptionChange(event=REVOKED, fields=fields))
         differ.remove("revoked")
-    # A renewal is a fresh approval or a later end, with nothing else about it changed.
+    # A renewal is a later end, or a fresh approval of the same end, with nothing else about
+    # it changed. An earlier end is a change (`exemptions renew` refuses to shorten one).
     renewal = {"approved_by", "approved_on", "expires", "starts"}
-    renewed = (
-        new.revoked is None
-        and new.expires > old.expires
-        and set(differ) <= renewal
-        and bool(differ)
+    later = new.expires > old.expires or (
+        new.expires == old.expires and new.approved_on > old.approved_on
     )
+    renewed = new.revoked is None and later and set(differ) <= renewal and bool(differ)
     if renewed:
         changes.append(
             ExemptionChange(
