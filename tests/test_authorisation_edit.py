@@ -8,14 +8,17 @@ import difflib
 import os
 import stat
 import threading
+import zoneinfo
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from socialguard import authorisation_edit
 from socialguard.authorisation_edit import (
     AuthorisationDocument,
     EditError,
+    InvalidFileError,
     NewExemption,
     edit_file,
     next_id,
@@ -38,6 +41,7 @@ services:
     "catalog.yaml",
 )
 CATALOG.build_index()
+LONDON = zoneinfo.ZoneInfo("Europe/London")
 SETTINGS = parse_settings(
     parse_yaml("groups:\n  reception: [a.brown]\n", "policy.yaml"), "policy.yaml"
 )
@@ -180,8 +184,12 @@ def test_revoke_adds_one_line_to_that_entry() -> None:
 def test_renew_changes_only_that_entry_and_keeps_the_history() -> None:
     """A renewal updates expiry, approver and date, and records what they were."""
     document = AuthorisationDocument(COMMENTED, "a.yaml")
-    document.renew("EX-2026-002", dt.date(2027, 11, 30), "deputy.manager", dt.date(2026, 12, 1))
-    document.renew("EX-2026-002", dt.date(2027, 12, 1), "practice.manager", dt.date(2026, 12, 2))
+    document.renew(
+        "EX-2026-002", dt.date(2027, 11, 30), "deputy.manager", dt.date(2026, 12, 1), LONDON
+    )
+    document.renew(
+        "EX-2026-002", dt.date(2027, 12, 1), "practice.manager", dt.date(2026, 12, 2), LONDON
+    )
     after = document.text()
     old_tail = """\
     approved_by: practice.manager
@@ -208,7 +216,10 @@ previous_approved_on: 2026-12-01, previous_expires: 2027-11-30}
     ("action", "message"),
     [
         (lambda d: d.revoke("EX-2099-001", dt.date(2026, 1, 1), "a", "b"), "no exemption"),
-        (lambda d: d.renew("EX-2099-001", dt.date(2027, 1, 1), "a", dt.date(2026, 1, 1)), "no ex"),
+        (
+            lambda d: d.renew("EX-2099-001", dt.date(2027, 1, 1), "a", dt.date(2026, 1, 1), LONDON),
+            "no ex",
+        ),
     ],
 )
 def test_unknown_id_is_refused_with_the_ids_there_are(action: Any, message: str) -> None:
@@ -226,7 +237,9 @@ def test_revoked_entry_cannot_be_revoked_again_or_renewed() -> None:
     with pytest.raises(EditError, match="already revoked"):
         document.revoke("EX-2026-001", dt.date(2026, 11, 24), "practice.manager", "again")
     with pytest.raises(EditError, match="grant a new exemption"):
-        document.renew("EX-2026-001", dt.date(2027, 1, 1), "practice.manager", dt.date(2026, 12, 1))
+        document.renew(
+            "EX-2026-001", dt.date(2027, 1, 1), "practice.manager", dt.date(2026, 12, 1), LONDON
+        )
 
 
 @pytest.mark.parametrize(
@@ -389,3 +402,179 @@ def test_concurrent_grants_each_get_their_own_id(listed: Path) -> None:
     final = parse(parse_yaml(listed.read_text(), "a.yaml"), "a.yaml")
     assert [e.id for e in final.exemptions] == [f"EX-2026-{n:03d}" for n in range(1, 11)]
     assert listed.read_text().startswith(COMMENTED.split("# Ask the", maxsplit=1)[0])
+
+
+# -- names YAML 1.1 would misread ----------------------------------------------------------
+
+# The proxy reads with pyyaml (YAML 1.1); ruamel writes YAML 1.2, where these are plain strings.
+YAML11_TRAPS = ["yes", "no", "on", "off", "y", "N", "true", "null", "~", "12:30", "0o17", "017",
+                "1_000", "1e3", ".inf", "2026-01-01", "<<", "="]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", YAML11_TRAPS)
+def test_granted_names_read_back_as_the_same_strings(listed: Path, name: str) -> None:
+    """`--user on` must not come back as True, nor `--user 12:30` as 750: it is quoted."""
+    listed.write_text(listed.read_text().replace("deputy.manager]", f"deputy.manager, '{name}']"))
+    new = NewExemption(
+        who_kind="user",
+        who=name,
+        domains=(f"{name}.example" if name.isalnum() else "example.org",),
+        purpose="Post vacancies on the practice LinkedIn page",
+        approved_by=name,
+        approved_on=dt.date(2026, 11, 24),
+        expires=dt.date(2027, 2, 28),
+    )
+    edit_file(listed, lambda d: d.grant(new, 2026), parse)
+    entry = parse_yaml(listed.read_text(), "a.yaml")["exemptions"][-1]
+    assert entry["who"] == {"user": name}
+    assert type(entry["who"]["user"]) is str
+    assert type(entry["approved_by"]) is str
+    assert entry["approved_by"] == name
+    parsed = parse(parse_yaml(listed.read_text(), "a.yaml"), "a.yaml").exemptions[-1]
+    assert (parsed.who, parsed.approved_by) == (name, name)
+
+
+def test_revocation_by_and_reason_read_back_as_written(listed: Path) -> None:
+    """A revocation's approver and reason are strings too, whatever they look like."""
+    listed.write_text(listed.read_text().replace("deputy.manager]", "deputy.manager, 'no']"))
+    edit_file(
+        listed, lambda d: d.revoke("EX-2026-001", dt.date(2026, 11, 24), "no", "12:30") or "", parse
+    )
+    revoked = parse_yaml(listed.read_text(), "a.yaml")["exemptions"][0]["revoked"]
+    assert revoked == {"on": dt.date(2026, 11, 24), "by": "no", "reason": "12:30"}
+
+
+def test_an_entry_that_would_read_back_differently_is_refused(
+    listed: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check after rendering is the last line of defence: nothing misread is written."""
+    monkeypatch.setattr(authorisation_edit, "_scalar", lambda value: value)  # no quoting
+    before = listed.read_bytes()
+    new = NewExemption(
+        who_kind="user",
+        who="on",
+        services=("linkedin",),
+        purpose="Post vacancies on the practice LinkedIn page",
+        approved_by="practice.manager",
+        approved_on=dt.date(2026, 11, 24),
+        expires=dt.date(2027, 2, 28),
+    )
+    with pytest.raises(EditError, match=r"who would be read back as \{'user': True\}"):
+        edit_file(listed, lambda d: d.grant(new, 2026), parse)
+    assert listed.read_bytes() == before
+
+
+# -- line endings --------------------------------------------------------------------------
+
+
+def test_a_crlf_file_keeps_its_layout_and_line_endings(listed: Path) -> None:
+    """A list saved on Windows (CRLF) is edited in place; the new lines are CRLF too."""
+    original = COMMENTED.replace("\n", "\r\n")
+    listed.write_bytes(original.encode())
+    result = edit_file(listed, lambda d: d.grant(NEW, 2026), parse)
+    assert result.warnings == ()
+    after = listed.read_bytes().decode()
+    assert after == original.replace(
+        FOOTER.replace("\n", "\r\n"), (NEW_ENTRY + FOOTER).replace("\n", "\r\n")
+    )
+    assert "\n" not in after.replace("\r\n", "")
+
+
+def test_a_file_without_a_final_newline_keeps_its_layout(listed: Path) -> None:
+    """No newline at the end before the edit: none after it, and no other byte moves."""
+    original = COMMENTED.removesuffix("\n")
+    listed.write_text(original)
+    result = edit_file(listed, lambda d: d.grant(NEW, 2026), parse)
+    assert result.warnings == ()
+    assert listed.read_text() == COMMENTED.replace(FOOTER, NEW_ENTRY + FOOTER).removesuffix("\n")
+
+
+def test_a_crlf_file_without_a_final_newline_and_a_revocation(listed: Path) -> None:
+    """Both at once, on an entry in the middle of the file."""
+    original = COMMENTED.replace("\n", "\r\n").removesuffix("\r\n")
+    listed.write_bytes(original.encode())
+    document = AuthorisationDocument(original, "a.yaml")
+    assert document.text() == original
+    document.revoke("EX-2026-001", dt.date(2026, 11, 24), "practice.manager", "Task finished")
+    after = document.text()
+    assert document.warnings == []
+    added = "    revoked: {on: 2026-11-24, by: practice.manager, reason: Task finished}\r\n"
+    assert after == original.replace("end of October\r\n", "end of October\r\n" + added)
+
+
+# -- a file that was invalid before the edit ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("approvers: [practice.manager\nexemptions: []\n", 2),
+        ("approvers: [a]\nexemptions:\n  - id: x\n   who: y\n", 4),
+        ("approvers: [a]\n\n\nexemptions: [ {id: broken\n", 5),
+    ],
+)
+def test_a_file_already_invalid_yaml_names_its_line_and_says_fix_it_first(
+    listed: Path, text: str, line: int
+) -> None:
+    """The problem is the file as it is, at the line the reader stops, in yamlfile's words."""
+    listed.write_text(text)
+    with pytest.raises(InvalidFileError) as raised:
+        edit_file(listed, lambda d: d.grant(NEW, 2026), parse)
+    [problem] = raised.value.problems
+    assert problem.line == line
+    assert problem.message.startswith("not valid YAML: ")
+    assert problem.message.endswith("— check indentation and quoting")
+    assert listed.read_text() == text
+
+
+def test_a_file_already_failing_validation_is_reported_as_it_is(listed: Path) -> None:
+    """Problems that were there before the edit are the file's, not the edit's."""
+    text = COMMENTED.replace("approved_by: practice.manager\n    approved_on: 2026-11-01\n    "
+                             "expires: 2027-10-31   #", "approved_by: a.stranger\n    approved_on: "
+                             "2026-11-01\n    expires: 2027-10-31   #")  # fmt: skip
+    assert text != COMMENTED
+    listed.write_text(text)
+    with pytest.raises(InvalidFileError) as raised:
+        edit_file(listed, lambda d: d.grant(NEW, 2026), parse)
+    assert [p.line for p in raised.value.problems] == [11]
+    assert "a.stranger" in raised.value.problems[0].message
+
+
+# -- renew only extends; revoke only by an approver -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("until", "on"),
+    [
+        (dt.date(2027, 6, 30), dt.date(2026, 12, 1)),  # earlier
+        (dt.date(2027, 10, 31), dt.date(2026, 11, 1)),  # the same, approved the same day
+        (dt.datetime(2027, 10, 31, 17, 0, tzinfo=LONDON), dt.date(2026, 12, 1)),  # same day, 17:00
+    ],
+)
+def test_renew_refuses_to_shorten(until: dt.date, on: dt.date) -> None:
+    """Ending an exemption sooner is a revocation, not a renewal: say so."""
+    document = AuthorisationDocument(COMMENTED, "a.yaml")
+    with pytest.raises(EditError, match=r"already runs until 31 October 2027.*revoke EX-2026-001"):
+        document.renew("EX-2026-001", until, "practice.manager", on, LONDON)
+    assert document.text() == COMMENTED
+
+
+def test_renew_to_the_same_end_with_a_fresh_approval_is_allowed() -> None:
+    """The annual re-approval of an exemption that keeps its end date."""
+    document = AuthorisationDocument(COMMENTED, "a.yaml")
+    document.renew(
+        "EX-2026-001", dt.date(2027, 10, 31), "deputy.manager", dt.date(2026, 12, 1), LONDON
+    )
+    assert "approved_on: 2026-12-01" in document.text()
+
+
+def test_revoke_by_someone_not_on_the_approvers_list_is_refused() -> None:
+    """As for approved_by: only an approver may withdraw an exemption."""
+    document = AuthorisationDocument(COMMENTED, "a.yaml")
+    with pytest.raises(EditError) as raised:
+        document.revoke("EX-2026-001", dt.date(2026, 11, 24), "a.stranger", "Left the practice")
+    assert str(raised.value) == (
+        "a.yaml: --by 'a.stranger' is not on the approvers list (deputy.manager, "
+        "practice.manager) — add them to approvers: or ask an approver to revoke it"
+    )
+    assert document.text() == COMMENTED

@@ -419,7 +419,7 @@ def test_renew_sets_a_new_expiry_and_approval(files: tuple[Path, Path]) -> None:
          "no exemption with id 'EX-2099-001'"),
         (["renew", "EX-2026-001", "--until", "2028-06-30", "--approved-by", "practice.manager"],
          "more than 366 days after approval"),
-        (["renew", "EX-2026-001", "--until", "2027-06-30", "--approved-by", "a.stranger"],
+        (["renew", "EX-2026-001", "--until", "2027-11-20", "--approved-by", "a.stranger"],
          "not on the approvers list"),
     ],
 )  # fmt: skip
@@ -542,3 +542,116 @@ def test_list_of_an_invalid_file_names_the_problems(files: tuple[Path, Path]) ->
     assert f"{listed}:23: exemptions[2] (EX-2026-002).services: unknown service 'youtub'" in (
         result.output
     )
+
+
+def test_list_does_not_warn_about_an_expired_or_revoked_duplicate(files: tuple[Path, Path]) -> None:
+    """Expired (EX-2025-004) and revoked (EX-2026-003) entries are history, not duplicates."""
+    assert grant(files, "--user", "k.jones", "--service", "facebook", "--for", "2h").exit_code == 0
+    assert grant(files, "--user", "m.patel", "--service", "linkedin", "--for", "2h").exit_code == 0
+    result = invoke(files, "list")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        LIST.replace("approvers: [practice.manager, deputy.manager]", "approvers: [practice"),
+        LIST.replace("    who: {user: k.jones}\n", "   who: {user: k.jones}\n"),
+    ],
+)
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grant", "--user", "x.y", "--service", "linkedin", "--until", "2027-02-28",
+         "--purpose", "Post vacancies on the practice LinkedIn page",
+         "--approved-by", "practice.manager"],
+        ["renew", "EX-2026-001", "--until", "2027-11-20", "--approved-by", "practice.manager"],
+        ["revoke", "EX-2026-001", "--reason", "Task finished", "--by", "practice.manager"],
+    ],
+)  # fmt: skip
+def test_an_edit_of_an_invalid_yaml_file_says_fix_it_first(
+    files: tuple[Path, Path], text: str, args: list[str]
+) -> None:
+    """The file is broken before the change: say where, in the words `list` uses."""
+    listed, _ = files
+    listed.write_text(text)
+    listing = invoke(files, "list")
+    result = invoke(files, *args)
+    assert result.exit_code == 1
+    assert "fix the file first" in result.output
+    assert "would not be valid after this change" not in result.output
+    # The same problem line as `exemptions list` prints (file, the real line, yamlfile's words).
+    [problem] = [line for line in listing.output.splitlines() if line.startswith("  ")]
+    assert f"\n{problem}\n" in result.output
+    assert not problem.startswith(f"  {listed}:1:")
+    assert listed.read_text() == text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grant", "--user", "m.patel", "--service", "linkedin", "--for", "99999999999w",
+         "--purpose", "Post vacancies on the practice LinkedIn page",
+         "--approved-by", "practice.manager"],
+        ["grant", "--user", "m.patel", "--service", "linkedin", "--for", "9" * 5000 + "d",
+         "--purpose", "Post vacancies on the practice LinkedIn page",
+         "--approved-by", "practice.manager"],
+        ["grant", "--user", "m.patel", "--service", "linkedin", "--until", "9999-12-31",
+         "--purpose", "Post vacancies on the practice LinkedIn page",
+         "--approved-by", "practice.manager"],
+        ["renew", "EX-2026-001", "--until", "9999-12-31 23:59", "--approved-by", "deputy.manager"],
+        ["renew", "EX-2026-001", "--for", "999999999d", "--approved-by", "deputy.manager"],
+        ["review", "--within", "999999999999"],
+        ["review", "--within", "99999999999w"],
+    ],
+)  # fmt: skip
+def test_absurd_lengths_of_time_are_usage_errors(files: tuple[Path, Path], args: list[str]) -> None:
+    """Too long to be a time is a clear message and exit 2, never an OverflowError."""
+    listed, _ = files
+    result = invoke(files, *args)
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)
+    assert "far" in result.output
+    assert "Traceback" not in result.output
+    assert listed.read_text() == LIST
+
+
+def test_renew_to_an_earlier_date_is_refused(files: tuple[Path, Path]) -> None:
+    """`renew` extends; it never prints "renewed" for what the proxy records as a change."""
+    listed, _ = files
+    result = invoke(
+        files, "renew", "EX-2026-001", "--until", "2027-06-30", "--approved-by", "deputy.manager"
+    )
+    assert result.exit_code == 1
+    assert "renewed" not in result.output
+    assert "EX-2026-001 already runs until 31 October 2027" in result.output
+    assert "socialguard exemptions revoke EX-2026-001" in result.output
+    assert listed.read_text() == LIST
+
+
+def test_revoke_by_someone_not_an_approver_is_refused(files: tuple[Path, Path]) -> None:
+    """--by is checked against approvers:, as grant's --approved-by is."""
+    listed, _ = files
+    result = invoke(
+        files, "revoke", "EX-2026-001", "--reason", "Left the practice", "--by", "a.stranger"
+    )
+    assert result.exit_code == 1
+    assert (
+        "--by 'a.stranger' is not on the approvers list (deputy.manager, practice.manager) — "
+        "add them to approvers: or ask an approver to revoke it — nothing was written"
+    ) in result.output
+    assert listed.read_text() == LIST
+    ok = invoke(
+        files, "revoke", "EX-2026-001", "--reason", "Left the practice", "--by", "deputy.manager"
+    )
+    assert ok.exit_code == 0, ok.output
+
+
+@pytest.mark.parametrize("name", ["on", "yes", "off", "12:30", "null"])
+def test_grant_to_a_user_named_like_a_yaml_11_value(files: tuple[Path, Path], name: str) -> None:
+    """`--user on` is granted to the user "on", as the proxy and `list` read it back."""
+    result = grant(files, "--user", name, "--service", "linkedin", "--until", "2027-02-28")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(invoke(files, "list", "--json").stdout)
+    assert (rows[-1]["who_kind"], rows[-1]["who"]) == ("user", name)

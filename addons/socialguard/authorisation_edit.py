@@ -19,16 +19,19 @@ import os
 import re
 import stat
 import tempfile
+import zoneinfo
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml as yaml11
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
-from socialguard.authorisations import Authorisations
+from socialguard.authorisations import Authorisations, end_of, label_of
 from socialguard.yamlfile import ConfigError, Problem, parse_yaml
 
 # Block-style indentation a hand-written list is likely to use: (mapping, sequence, offset).
@@ -39,6 +42,53 @@ _ID = re.compile(r"EX-(\d{4})-(\d+)")
 
 class EditError(Exception):
     """An edit that cannot be made (no such id, already revoked…): the message says why."""
+
+
+class InvalidFileError(ConfigError):
+    """The file was already invalid before the edit: it must be fixed by hand first."""
+
+
+# The proxy reads the list with pyyaml (YAML 1.1), where a plain `on`, `no`, `12:30` or `0o7`
+# is a boolean or a number; ruamel writes YAML 1.2, where they are strings and stay unquoted.
+_YAML11 = yaml11.resolver.Resolver()
+_STR = "tag:yaml.org,2002:str"
+
+
+def _scalar(value: str) -> str:
+    """A string to write, quoted when YAML 1.1 would read it back as anything but itself."""
+    tag = _YAML11.resolve(yaml11.ScalarNode, value, (True, False))  # type: ignore[no-untyped-call]
+    if tag == _STR:
+        return value
+    quoted: str = SingleQuotedScalarString(value)
+    return quoted
+
+
+def _same(read: Any, expected: Any) -> bool:
+    """Equal and of the same type (True == 1 and a date is not a datetime, here)."""
+    if isinstance(expected, list):
+        return (
+            isinstance(read, list)
+            and len(read) == len(expected)
+            and all(_same(r, e) for r, e in zip(read, expected, strict=True))
+        )
+    if isinstance(expected, dict):
+        return (
+            isinstance(read, dict)
+            and read.keys() == expected.keys()
+            and all(_same(read[k], v) for k, v in expected.items())
+        )
+    return type(read) is type(expected) and bool(read == expected)
+
+
+def _yaml_problem(error: YAMLError, source: str) -> Problem:
+    """A ruamel syntax error as yamlfile words pyyaml's: the line of the problem, and the fix."""
+    line = 1
+    what = str(error)
+    if isinstance(error, MarkedYAMLError):
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark else 1
+        what = error.problem or what
+    return Problem(source, line, f"not valid YAML: {what} — check indentation and quoting")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,13 +204,26 @@ class AuthorisationDocument:
         self.source = source
         self.original = text
         self.warnings: list[str] = []
+        # (id, keys, value): what the edit means each changed field to read back as.
+        self._expected: list[tuple[str, tuple[str, ...], Any]] = []
+        # Edited as LF with a final newline; written back with the file's own endings.
+        self._crlf = "\r\n" in text and text.count("\r\n") == text.count("\n")
+        self._final_newline = not text or text.endswith("\n")
+        normal = text.replace("\r\n", "\n") if self._crlf else text
+        if normal and not normal.endswith("\n"):
+            normal += "\n"
+        self.normal = normal
+        try:
+            parse_yaml(normal, source)  # as the proxy reads it: the file must be valid already
+        except ConfigError as error:
+            raise InvalidFileError(error.problems) from None
         layout = _LAYOUTS[0]
         doc: Any = None
         try:
             for candidate in _LAYOUTS:
                 yaml = _yaml(candidate)
-                doc = yaml.load(text)
-                if _dump(yaml, doc) == text:
+                doc = yaml.load(normal)
+                if _dump(yaml, doc) == normal:
                     layout = candidate
                     break
             else:
@@ -170,17 +233,15 @@ class AuthorisationDocument:
                         "the change may be re-indented (the content is unchanged)"
                     )
         except YAMLError as error:
-            raise ConfigError(
-                [Problem(source, 1, f"not valid YAML: {error} — fix it by hand first")]
-            ) from None
+            raise InvalidFileError([_yaml_problem(error, source)]) from None
         self._yaml = _yaml(layout)
         # A file of comments alone loads as nothing: keep its text above what is added.
         self._prefix = ""
         if doc is None:
-            self._prefix = text if not text or text.endswith("\n") else text + "\n"
+            self._prefix = normal
             doc = CommentedMap()
         if not isinstance(doc, CommentedMap):
-            raise ConfigError(
+            raise InvalidFileError(
                 [Problem(source, 1, "the file must be a mapping with approvers: and exemptions:")]
             )
         self.doc: CommentedMap = doc
@@ -188,7 +249,37 @@ class AuthorisationDocument:
     def text(self) -> str:
         if not self.doc:
             return self.original  # nothing added (yet) to a file that held no data
-        return self._prefix + _dump(self._yaml, self.doc)
+        out = self._prefix + _dump(self._yaml, self.doc)
+        if not self._final_newline:
+            out = out.removesuffix("\n")
+        return out.replace("\n", "\r\n") if self._crlf else out
+
+    def _expect(self, ident: str, keys: tuple[str, ...], value: Any) -> None:
+        self._expected.append((ident, keys, value))
+
+    def verify(self, text: str) -> None:
+        """The changed fields, read back as the proxy reads the file, are exactly as asked.
+
+        Raises EditError naming the field otherwise: a name the reader would take for a
+        boolean or a number must never be written as one.
+        """
+        data = parse_yaml(text, self.source)
+        entries = data.get("exemptions") if isinstance(data, dict) else None
+        found = {
+            str(e.get("id")): e
+            for e in (entries if isinstance(entries, list) else [])
+            if isinstance(e, dict)
+        }
+        for ident, keys, expected in self._expected:
+            value: Any = found.get(ident)
+            for key in keys:
+                value = value.get(key) if isinstance(value, dict) else None
+            if not _same(value, expected):
+                raise EditError(
+                    f"{self.source}: {ident}: {'.'.join(keys)} would be read back as "
+                    f"{value!r} instead of {expected!r} — quote it in the file by hand, "
+                    "or report this as a bug"
+                )
 
     def _entries(self) -> CommentedSeq:
         entries = self.doc.get("exemptions")
@@ -220,30 +311,58 @@ class AuthorisationDocument:
         ident = next_id(self.ids(), year)
         entry = CommentedMap()
         entry["id"] = ident
-        entry["who"] = _flow({new.who_kind: new.who})
+        entry["who"] = _flow({new.who_kind: _scalar(new.who)})
+        self._expect(ident, ("who",), {new.who_kind: new.who})
         for key, values in (
             ("services", new.services),
             ("categories", new.categories),
             ("domains", new.domains),
         ):
             if values:
-                entry[key] = _flow(list(values))
-        entry["purpose"] = new.purpose
-        entry["approved_by"] = new.approved_by
+                entry[key] = _flow([_scalar(v) for v in values])
+                self._expect(ident, (key,), list(values))
+        entry["purpose"] = _scalar(new.purpose)
+        entry["approved_by"] = _scalar(new.approved_by)
         entry["approved_on"] = new.approved_on
         entry["expires"] = new.expires
+        for key in ("purpose", "approved_by", "approved_on", "expires"):
+            self._expect(ident, (key,), getattr(new, key))
         _append(entries, None, entry)
         return ident
 
     def renew(
-        self, ident: str, expires: dt.date | dt.datetime, approved_by: str, on: dt.date
+        self,
+        ident: str,
+        expires: dt.date | dt.datetime,
+        approved_by: str,
+        on: dt.date,
+        tz: zoneinfo.ZoneInfo,
     ) -> None:
-        """A fresh approval: new expiry, approver and date; the old ones go into `renewed:`."""
+        """A fresh approval: new expiry, approver and date; the old ones go into `renewed:`.
+
+        A renewal extends: an expiry earlier than the one in force is refused (the proxy would
+        record it as a change, not a renewal); ending an exemption sooner is a revocation.
+        """
         entry = self.find(ident)
         if entry.get("revoked") is not None:
             raise EditError(
                 f"{self.source}: {ident} was revoked; grant a new exemption instead of renewing it"
             )
+        current = end_of(entry.get("expires"), tz)
+        wanted = end_of(expires, tz)
+        previous_on = entry.get("approved_on")
+        if current is not None and wanted is not None:
+            shorter = wanted < current
+            same = wanted == current and isinstance(previous_on, dt.date) and on <= previous_on
+            if shorter or same:
+                raise EditError(
+                    f"{self.source}: {ident} already runs until "
+                    f"{label_of(entry.get('expires'))}; a renewal must end later than that. "
+                    f"To end it sooner, revoke it ('socialguard exemptions revoke {ident} "
+                    "--reason … --by …') and grant a new one for the shorter time if it is "
+                    "still needed"
+                )
+        approved_by = _scalar(approved_by)
         record = _flow(
             {
                 "on": on,
@@ -256,6 +375,9 @@ class AuthorisationDocument:
         entry["approved_by"] = approved_by
         entry["approved_on"] = on
         entry["expires"] = expires
+        self._expect(ident, ("approved_by",), str(approved_by))
+        self._expect(ident, ("approved_on",), on)
+        self._expect(ident, ("expires",), expires)
         history = entry.get("renewed")
         if isinstance(history, CommentedSeq):
             _append(history, None, record)
@@ -267,7 +389,20 @@ class AuthorisationDocument:
         entry = self.find(ident)
         if entry.get("revoked") is not None:
             raise EditError(f"{self.source}: {ident} is already revoked")
-        _append(entry, "revoked", _flow({"on": on, "by": by, "reason": reason}))
+        raw = self.doc.get("approvers")
+        approvers = sorted(str(a) for a in raw) if isinstance(raw, list) else []
+        if by not in approvers:
+            raise EditError(
+                f"{self.source}: --by {by!r} is not on the approvers list "
+                f"({', '.join(approvers) or 'empty'}) — add them to approvers: or ask an "
+                "approver to revoke it"
+            )
+        _append(
+            entry,
+            "revoked",
+            _flow({"on": on, "by": _scalar(by), "reason": _scalar(reason)}),
+        )
+        self._expect(ident, ("revoked",), {"on": on, "by": by, "reason": reason})
 
 
 def validate_text(
@@ -355,7 +490,15 @@ def edit_file(
         document = AuthorisationDocument(text, source)
         outcome = change(document)
         new_text = document.text()
-        authorisations = validate_text(new_text, source, parse)
+        try:
+            authorisations = validate_text(new_text, source, parse)
+        except ConfigError:
+            try:  # already invalid before the change? then that is what to fix first
+                validate_text(document.normal, source, parse)
+            except ConfigError as before:
+                raise InvalidFileError(before.problems) from None
+            raise
+        document.verify(new_text)
         write_atomic(path, new_text)
     return EditResult(
         authorisations=authorisations,

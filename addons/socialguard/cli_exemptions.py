@@ -25,6 +25,7 @@ from socialguard.authorisation_edit import (
     AuthorisationDocument,
     EditError,
     EditResult,
+    InvalidFileError,
     NewExemption,
     edit_file,
 )
@@ -37,6 +38,9 @@ from socialguard.yamlfile import ConfigError, read_yaml
 _DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
 _TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Far beyond any exemption or review window, yet a date one can still add it to.
+_LONGEST = dt.timedelta(days=100 * 366)
+_TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
 # Events a grant can be made from: a refusal of a catalogued service.
 _BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
 _ANONYMOUS = "anonymous"
@@ -63,7 +67,7 @@ class Context:
     catalog: Catalog
 
     def parse(self, data: Any, source: str) -> Authorisations:
-        return parse_authorisations(data, source, self.catalog, self.settings)
+        return parse_authorisations(data, source, self.catalog, self.settings, now=now())
 
     def today(self) -> dt.date:
         return now().astimezone(self.settings.timezone).date()
@@ -94,6 +98,12 @@ def _edit(context: Context, change: Any) -> EditResult:
         result = edit_file(context.path, change, context.parse)
     except EditError as error:
         fail(f"{error} — nothing was written")
+    except InvalidFileError as error:
+        fail(
+            f"{context.path} is not valid; fix the file first, then try again "
+            "(nothing was written):",
+            error.problems,
+        )
     except ConfigError as error:
         fail(
             f"nothing was written: {context.path} would not be valid after this change "
@@ -113,11 +123,21 @@ def _edit(context: Context, change: Any) -> EditResult:
 def parse_duration(text: str, option: str) -> dt.timedelta:
     """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
     match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or int(match[1]) == 0:
+    if match is None or not match[1].strip("0"):
         raise click.BadParameter(
             f"{text!r} is not a length of time like 30m, 2h, 3d or 2w", param_hint=option
         )
-    return dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
+    try:
+        length: dt.timedelta | None = dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
+    except (OverflowError, ValueError):  # ValueError: more digits than int() will read
+        length = None
+    if length is None or length > _LONGEST:
+        raise click.BadParameter(
+            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d or 2w "
+            "(exemptions last at most a year)",
+            param_hint=option,
+        )
+    return length
 
 
 def _local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -155,6 +175,8 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
     else:
         if day < today:
             raise click.BadParameter(f"{text} is in the past", param_hint="--until")
+        if day - today > _LONGEST:
+            raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
         return day
     try:
         instant = dt.datetime.fromisoformat(text)
@@ -167,6 +189,8 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
     ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
     if ends <= current:
         raise click.BadParameter(f"{text} is in the past", param_hint="--until")
+    if ends - current > _LONGEST:
+        raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
     return _local_instant(ends, tz)
 
 
@@ -456,7 +480,7 @@ def renew(
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.renew(ident, expires, approved_by.strip(), today)
+        document.renew(ident, expires, approved_by.strip(), today, context.settings.timezone)
         return ident
 
     _edit(context, change)
