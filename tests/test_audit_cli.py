@@ -218,3 +218,20 @@ def test_verify_a_folder_of_only_gzipped_files(home: Path) -> None:
     result = run("verify", str(archive))
     assert result.exit_code == 0, result.output
     assert result.output.startswith("OK: 6 events in 1 file")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["report", "--month", "9999-12"], "--month '9999-12': out of range"),
+        (["search", "--to", "9999-12-31"], "--to '9999-12-31': out of range"),
+    ],
+)
+def test_dates_past_the_calendar_exit_1_without_a_traceback(
+    home: Path, args: list[str], words: str
+) -> None:
+    """The end of year 9999 is past Python's calendar: a message and exit 1."""
+    result = CliRunner().invoke(main, ["audit", *args])
+    assert result.exit_code == 1, result.output
+    assert words in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)

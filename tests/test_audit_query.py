@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import re
 import zoneinfo
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,23 @@ def test_month_bounds() -> None:
     assert (first, last) == (dt.date(2026, 10, 1), dt.date(2026, 10, 31))
     with pytest.raises(AuditError, match="YYYY-MM"):
         month_bounds("October", LONDON)
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda: month_bounds("9999-12", LONDON), "--month '9999-12': out of range"),
+        (
+            lambda: parse_bound("9999-12-31", LONDON, end=True, option="--to"),
+            "--to '9999-12-31': out of range",
+        ),
+        (
+            lambda: parse_bound("9999-12-31T23:00-05:00", LONDON, end=True, option="--to"),
+            "out of range",
+        ),
+    ],
+)
+def test_dates_past_the_calendar_are_a_message(call: Callable[[], object], words: str) -> None:
+    """A month or day whose end is past year 9999 is a clear AuditError, not OverflowError."""
+    with pytest.raises(AuditError, match=re.escape(words)):
+        call()

@@ -201,3 +201,43 @@ def test_html_escapes_what_the_log_says(tmp_path: Path) -> None:
     html = render_html(build_report(search(log_segments(path), Query()), "2026-11", LONDON))
     assert "<script>alert" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_exemptions_changed_and_removed_are_in_the_report(tmp_path: Path) -> None:
+    """exemption.changed (with what changed) and exemption.removed events are listed with the
+    other changes, in text, CSV and HTML."""
+    path = tmp_path / "audit.jsonl"
+    now = [at(12)]
+    audit = AuditLog(path, clock=lambda: now[0])
+    audit.record(
+        "exemption.changed",
+        {
+            "exemption_id": "EX-4",
+            "who": "user a.brown",
+            "what": ["linkedin"],
+            "purpose": "Recruitment and adverts",
+            "changes": ["purpose", "what"],
+            "expires_label": "8 November 2027",
+        },
+    )
+    now[0] = at(13)
+    audit.record(
+        "exemption.removed",
+        {"exemption_id": "EX-5", "who": "user c.dunn", "what": ["x"], "purpose": "Old"},
+    )
+    audit.close()
+    report = november(path)
+    notes = [(n.change, n.exemption_id, n.changes) for n in report.exemptions]
+    assert notes == [("changed", "EX-4", "purpose, what"), ("removed", "EX-5", "")]
+    text = render_text(report)
+    assert "changed  EX-4 (purpose, what)  user a.brown  linkedin  on 2026-11-12" in text
+    assert "removed  EX-5  user c.dunn  x  on 2026-11-13" in text
+    assert "granted, renewed, changed, revoked, removed and expiring" in text
+    rows = list(csv.reader(io.StringIO(render_csv(report))))
+    assert [r[0] for r in rows if r[0].startswith("exemption_")] == [
+        "exemption_changed",
+        "exemption_removed",
+    ]
+    html = render_html(report)
+    assert "<td>changed (purpose, what)</td><td>EX-4</td>" in html
+    assert "<td>removed</td><td>EX-5</td>" in html

@@ -74,11 +74,15 @@ def parse_bound(text: str, tz: zoneinfo.ZoneInfo, *, end: bool, option: str) -> 
             when = dt.datetime.fromisoformat(text)
             if when.tzinfo is None:
                 when = when.replace(tzinfo=tz)
+        return ts_stamp(when)
     except ValueError:
         raise AuditError(
             f"{option} {text!r}: write a date like 2026-11-24 or a time like 2026-11-24T12:30"
         ) from None
-    return ts_stamp(when)
+    except OverflowError:  # e.g. --to 9999-12-31: its end is past the last date Python has
+        raise AuditError(
+            f"{option} {text!r}: out of range — give a date between 0002-01-01 and 9999-12-30"
+        ) from None
 
 
 def month_bounds(month: str, tz: zoneinfo.ZoneInfo) -> tuple[str, str, dt.date, dt.date]:
@@ -88,9 +92,16 @@ def month_bounds(month: str, tz: zoneinfo.ZoneInfo) -> tuple[str, str, dt.date, 
         first = dt.datetime.strptime(month + "-01", "%Y-%m-%d").date()  # noqa: DTZ007 - a date
     except ValueError:
         raise AuditError(f"--month {month!r}: write the month as YYYY-MM, e.g. 2026-11") from None
-    following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    since = ts_stamp(dt.datetime.combine(first, dt.time(), tzinfo=tz))
-    until = ts_stamp(dt.datetime.combine(following, dt.time(), tzinfo=tz))
+    try:
+        following = (first.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        since = ts_stamp(dt.datetime.combine(first, dt.time(), tzinfo=tz))
+        until = ts_stamp(dt.datetime.combine(following, dt.time(), tzinfo=tz))
+        # The report also looks 30 days past the month (exemptions expiring): that must exist.
+        _ = following + dt.timedelta(days=30)
+    except OverflowError:  # e.g. 9999-12: the month after it is past the last date Python has
+        raise AuditError(
+            f"--month {month!r}: out of range — give a month between 0001-02 and 9999-11"
+        ) from None
     return since, until, first, following - dt.timedelta(days=1)
 
 

@@ -25,7 +25,11 @@ _CHANGE_EVENTS = {
     "exemption.granted": "granted",
     "exemption.renewed": "renewed",
     "exemption.revoked": "revoked",
+    "exemption.changed": "changed",
+    "exemption.removed": "removed",
 }
+# How the report lists them: by kind of change in this order, then by exemption.
+_CHANGE_ORDER = ("granted", "renewed", "changed", "revoked", "removed", "expiring")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,7 +45,8 @@ class ExceptionUse:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExemptionNote:
-    """An exemption granted, renewed, revoked or expiring in or just after the month."""
+    """An exemption granted, renewed, changed, revoked or removed in the month, or expiring in
+    or just after it. `changes` names what a `changed` one changed (who, purpose, …)."""
 
     change: str
     exemption_id: str
@@ -50,6 +55,7 @@ class ExemptionNote:
     purpose: str
     on: str
     expires: str
+    changes: str = ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -159,8 +165,9 @@ def build_report(
                 expires=exemption.expires_label,
             )
             notes[(note.change, note.exemption_id)] = note
-    order = {"granted": 0, "renewed": 1, "revoked": 2, "expiring": 3}
-    report.exemptions = sorted(notes.values(), key=lambda n: (order[n.change], n.exemption_id))
+    report.exemptions = sorted(
+        notes.values(), key=lambda n: (_CHANGE_ORDER.index(n.change), n.exemption_id)
+    )
     return report
 
 
@@ -173,6 +180,7 @@ def _local_day(ts: str, tz: zoneinfo.ZoneInfo) -> dt.date | None:
 
 def _note(change: str, event: dict[str, Any], day: str) -> ExemptionNote:
     what = event.get("what")
+    changes = event.get("changes")
     return ExemptionNote(
         change=change,
         exemption_id=str(event.get("exemption_id") or ""),
@@ -181,10 +189,14 @@ def _note(change: str, event: dict[str, Any], day: str) -> ExemptionNote:
         purpose=str(event.get("purpose") or ""),
         on=day,
         expires=str(event.get("expires_label") or event.get("expires") or ""),
+        changes=", ".join(map(str, changes)) if isinstance(changes, list) else "",
     )
 
 
 # -- rendering -------------------------------------------------------------------------------
+EXEMPTIONS_HEADING = "Exemptions granted, renewed, changed, revoked, removed and expiring"
+
+
 def render_text(report: Report) -> str:
     """A plain summary a person reads top to bottom."""
     out = [
@@ -215,12 +227,13 @@ def render_text(report: Report) -> str:
         exceptions = report.exceptions_by_day.get(day, 0)
         if blocks or exceptions:
             out.append(f"  {day:%a %d %b}  blocked {blocks}  exemption {exceptions}")
-    out += ["", "Exemptions granted, renewed, revoked and expiring:"]
+    out += ["", f"{EXEMPTIONS_HEADING}:"]
     if not report.exemptions:
         out.append("  none")
     for note in report.exemptions:
+        changed = f" ({note.changes})" if note.changes else ""
         out.append(
-            f"  {note.change:<8} {note.exemption_id}  {note.who}  {note.what}  "
+            f"  {note.change:<8} {note.exemption_id}{changed}  {note.who}  {note.what}  "
             f"on {note.on}  expires {note.expires}  — {note.purpose}"
         )
     return "\n".join(out) + "\n"
@@ -336,4 +349,9 @@ def render_html(report: Report, practice: str = "the practice") -> str:
         undefined=jinja2.StrictUndefined,
     )
     template = environment.get_template("report.html")
-    return template.render(report=report, chart=chart(report), practice=practice)
+    return template.render(
+        report=report,
+        chart=chart(report),
+        practice=practice,
+        exemptions_heading=EXEMPTIONS_HEADING,
+    )
