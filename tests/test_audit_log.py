@@ -486,3 +486,53 @@ def test_a_damaged_gzip_beside_its_plain_copy_is_made_again(tmp_path: Path) -> N
     assert not plain.exists()
     assert gzip.decompress(compressed.read_bytes()) == content
     assert verify(log_segments(path)).ok
+
+
+def test_rotate_never_is_refused_because_retention_could_not_work() -> None:
+    """Retention deletes whole rotated files: with `rotate: never` it would silently delete
+    nothing, so the setting is refused with its line and the fix."""
+    text = "practice:\n  name: Test\naudit:\n  retention_days: 30\n  rotate: never\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(parse_yaml(text, "policy.yaml"), "policy.yaml")
+    [problem] = [str(p) for p in raised.value.problems]
+    assert problem.startswith("policy.yaml:5: audit.rotate: 'never' keeps every event")
+    assert "audit.retention_days: 30" in problem
+    assert "rotate: daily" in problem
+
+
+def test_group_commit_wait_is_still_allowed() -> None:
+    """A group commit wait is accepted (the comment says it holds up the proxy)."""
+    text = "audit:\n  group_commit_ms: 2\n"
+    settings = parse_settings(parse_yaml(text, "policy.yaml"), "policy.yaml")
+    assert settings.audit_group_commit_ms == 2
+
+
+def test_group_commit_with_one_caller_syncs_every_event(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy records from one thread: group commit then syncs once per event, exactly as
+    fsync does, so the shipped comments must not promise more throughput from it."""
+    import os  # noqa: PLC0415
+
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path, new_id=ids(), options=AuditOptions(durability="group"))
+    real, syncs = os.fsync, [0]
+
+    def counting(fd: int) -> None:
+        syncs[0] += 1
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", counting)
+    for n in range(5):
+        log.record("access.blocked", fields(n))
+    monkeypatch.undo()
+    log.close()
+    assert syncs[0] == 5
+    shipped = Path(__file__).resolve().parent.parent / "config" / "policy.yaml"
+    comment = shipped.read_text(encoding="utf-8").split("# audit:", 1)[1].split("\n\n", 1)[0]
+    assert "shares one sync" not in comment
+    assert "holds up the whole proxy" in comment
+    from socialguard import settings as settings_module  # noqa: PLC0415
+
+    source = Path(settings_module.__file__).read_text(encoding="utf-8")
+    assert "twice the throughput" not in source

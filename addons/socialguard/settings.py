@@ -55,9 +55,12 @@ DEFAULTS: dict[str, Any] = {
         "retention_days": 396,
         "record_paths": False,
         "hmac_key_file": None,
-        # Measured with benchmarks/audit_durability.py: the same cost as fsync per event for one
-        # caller, about half the latency and twice the throughput when requests overlap.
+        # The proxy records from one thread (mitmproxy's event loop), one event at a time, so
+        # group commit has nothing to gather there: it costs what fsync per event costs. It
+        # helps only callers that record from several threads at once.
         "durability": "group",
+        # Each recorded event waits this long before its sync, and the proxy (one event loop)
+        # waits with it: every connection stalls. Keep 0 on the gateway.
         "group_commit_ms": 0,
         "rotate": "daily",
         "rotate_size_mb": 64,
@@ -265,9 +268,21 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
         bad("durability", "must be 'fsync' (each event synced alone) or 'group' (group commit)")
     ms = audit["group_commit_ms"]
     if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= 20:
-        bad("group_commit_ms", "must be a number of milliseconds from 0 to 20, e.g. 2")
-    if audit["rotate"] not in ("daily", "size", "never"):
-        bad("rotate", "must be 'daily', 'size' (see rotate_size_mb) or 'never'")
+        bad(
+            "group_commit_ms",
+            "must be a number of milliseconds from 0 to 20; 0 (the default) is best: any "
+            "wait holds up the whole proxy",
+        )
+    if audit["rotate"] == "never":
+        # One file forever: retention deletes whole rotated files, so it would delete nothing.
+        bad(
+            "rotate",
+            f"'never' keeps every event in one file, so retention "
+            f"(audit.retention_days: {audit['retention_days']}) could never delete old events "
+            "— write 'rotate: daily' (the default) or 'rotate: size' with rotate_size_mb",
+        )
+    elif audit["rotate"] not in ("daily", "size"):
+        bad("rotate", "must be 'daily' or 'size' (see rotate_size_mb)")
     if not _whole(audit["rotate_size_mb"], 1, 100_000):
         bad("rotate_size_mb", "must be a whole number of megabytes, e.g. 64")
     return audit
