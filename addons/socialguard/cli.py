@@ -103,7 +103,7 @@ def run(
     if upstream and not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
     from socialguard.events import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
-    from socialguard.reload import PolicyHolder  # noqa: PLC0415
+    from socialguard.reload import PolicyHolder, record_start  # noqa: PLC0415
     from socialguard.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
 
     audit_path = audit_log or settings.audit_path
@@ -116,15 +116,14 @@ def run(
             f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
             "and its permissions"
         )
-    audit.record(
-        "policy.loaded",
-        {
-            "policy_digest": policy.digest,
-            "files": [str(p) for p in paths.watched()],
-            "exemptions": len(policy.authorisations.exemptions),
-            "services": len(policy.catalog.services),
-        },
-    )
+    try:
+        # policy.loaded, and the exemption.* events for what changed while the proxy was stopped
+        record_start(audit, policy, paths, audit_path)
+    except OSError as error:
+        fail(
+            f"cannot write the audit log {audit_path}: {error.strerror or error} — check the "
+            "disk and the file's permissions"
+        )
     options = ProxyOptions(
         listen_host=host,
         listen_port=port,

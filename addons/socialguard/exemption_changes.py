@@ -7,10 +7,11 @@ proxy takes, not from the command that wrote the file. Pure: no clock, no I/O, n
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from socialguard.authorisations import Authorisations, Exemption
+from socialguard.authorisations import Authorisations, Exemption, Revocation
 
 GRANTED = "exemption.granted"
 RENEWED = "exemption.renewed"
@@ -149,3 +150,90 @@ def exemption_changes(old: Authorisations, new: Authorisations) -> list[Exemptio
         if e.id not in after
     )
     return changes
+
+
+def snapshot(authorisations: Authorisations) -> dict[str, dict[str, Any]]:
+    """The list as `policy.loaded` carries it: id → what `exemption_changes` compares.
+
+    At start-up the proxy compares the list it loads with the last one it recorded, so an edit
+    made while it was stopped is in the audit log as well as one made while it ran.
+    """
+    return {
+        e.id: {
+            "who_kind": e.who_kind,
+            "who": e.who,
+            "services": sorted(e.services),
+            "categories": sorted(e.categories),
+            "domains": sorted(e.domains),
+            "purpose": e.purpose,
+            "approved_by": e.approved_by,
+            "approved_on": e.approved_on.isoformat(),
+            "starts": e.starts.isoformat(),
+            "expires": e.expires.isoformat(),
+            "expires_label": e.expires_label,
+            "revoked": (
+                {"on": e.revoked.on.isoformat(), "by": e.revoked.by, "reason": e.revoked.reason}
+                if e.revoked is not None
+                else None
+            ),
+        }
+        for e in authorisations.exemptions
+    }
+
+
+def _names(value: Any) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise TypeError("a list of names")
+    return frozenset(value)
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise TypeError("a string")
+    return value
+
+
+def _instant(value: Any) -> dt.datetime:
+    when = dt.datetime.fromisoformat(_text(value))
+    if when.tzinfo is None:
+        raise ValueError("an instant with its offset")
+    return when
+
+
+def from_snapshot(recorded: Any) -> Authorisations | None:
+    """The list a `snapshot` describes, or None when it is not one (damaged, or too old)."""
+    if not isinstance(recorded, dict):
+        return None
+    exemptions = []
+    try:
+        for ident, fields in recorded.items():
+            revoked = fields["revoked"]
+            exemptions.append(
+                Exemption(
+                    id=_text(ident),
+                    who_kind=_text(fields["who_kind"]),
+                    who=_text(fields["who"]),
+                    services=_names(fields["services"]),
+                    categories=_names(fields["categories"]),
+                    domains=_names(fields["domains"]),
+                    purpose=_text(fields["purpose"]),
+                    approved_by=_text(fields["approved_by"]),
+                    approved_on=dt.date.fromisoformat(_text(fields["approved_on"])),
+                    starts=_instant(fields["starts"]),
+                    expires=_instant(fields["expires"]),
+                    expires_label=_text(fields["expires_label"]),
+                    revoked=(
+                        None
+                        if revoked is None
+                        else Revocation(
+                            on=dt.date.fromisoformat(_text(revoked["on"])),
+                            by=_text(revoked["by"]),
+                            reason=_text(revoked["reason"]),
+                        )
+                    ),
+                    line=0,
+                )
+            )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return Authorisations(approvers=frozenset(), exemptions=tuple(exemptions))

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.loopback import LOOPBACK, ORIGIN_BODY
-from tests.proxy.conftest import PASSWORD, SOCIALGUARD, RunningProxy
+from tests.proxy.conftest import PASSWORD, SOCIALGUARD, RunningProxy, stop
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 TODAY = dt.datetime.now(LONDON).date()
@@ -301,3 +301,42 @@ def test_an_exemption_stops_at_its_expiry_without_a_reload(
     blocked = [e for e in proxy.events() if e["event"] != "access.exception"]
     assert blocked[-1]["reason"] == "exemption_expired"
     assert [e["event"] for e in blocked].count("policy.loaded") == 1  # no reload was needed
+
+
+def test_changes_made_while_the_proxy_was_stopped_are_recorded_when_it_starts(
+    run_proxy: Any, listed: Path, htpasswd: Path, internet: Any
+) -> None:
+    """Stop the proxy, grant and revoke with the CLI, start it again on the same audit log: the
+    log shows who authorised what, as if the proxy had been running."""
+    port, _seen = internet
+    args = (
+        "--authorisations", str(listed),
+        "--proxyauth", f"@{htpasswd}",
+        "--upstream", f"http://{LOOPBACK}:{port}",
+    )  # fmt: skip
+    first = run_proxy(*args)
+    (started,) = wait_for_event(first, "policy.loaded")
+    stop(first)
+    assert grant(listed, "m.patel", "linkedin").returncode == 0
+    revoked = exemptions_cli(
+        listed, "revoke", "EX-2026-001", "--reason", "Page handed over", "--by", "practice.manager"
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    second = run_proxy(*args, "--audit-log", str(first.audit))
+    assert code(second, "http://www.linkedin.com/", "m.patel") == "200"
+    assert code(second, "http://www.facebook.com/", "j.smith") == "403"
+    events = first.events()  # the log both proxies wrote
+    loaded = [e for e in events if e["event"] == "policy.loaded"]
+    assert len(loaded) == 2
+    assert loaded[1]["previous_digest"] == started["policy_digest"]
+    after = events[events.index(loaded[1]) + 1 :]
+    changes = [(e["event"], e["exemption_id"]) for e in after if e["event"].startswith("exem")]
+    assert changes == [("exemption.revoked", "EX-2026-001"), ("exemption.granted", "EX-2026-002")]
+    granted = after[[e["event"] for e in after].index("exemption.granted")]
+    assert (granted["who"], granted["what"], granted["approved_by"]) == (
+        "user m.patel",
+        ["linkedin"],
+        "practice.manager",
+    )
+    assert granted["policy_digest"] == loaded[1]["policy_digest"]
+    assert granted["trigger"] == "start"
