@@ -543,3 +543,10 @@ def test_load_authorisations(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_authorisations(path, CATALOG, SETTINGS)
     assert str(caught.value).startswith(f"{path}:6: ")
+
+
+def test_an_expiry_at_the_end_of_the_calendar_is_a_message_not_a_crash() -> None:
+    problems = problems_of(document(entry(expires="9999-12-31")))
+    assert len(problems) == 1
+    assert "more than" in problems[0][1]
+    assert "renew it instead" in problems[0][1]

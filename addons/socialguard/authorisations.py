@@ -124,11 +124,17 @@ class Authorisations:
 EMPTY = Authorisations(approvers=frozenset(), exemptions=())
 
 
+# A day before the calendar ends, so that a date there still converts between time zones.
+_LAST_DAY = dt.date(9999, 12, 30)
+
+
 def end_of(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
     """An expiry date means 'valid through that whole local day'; a time means that instant."""
     if isinstance(value, dt.datetime):
         return value if value.tzinfo else value.replace(tzinfo=tz)
     if isinstance(value, dt.date):
+        if value >= _LAST_DAY:  # the day after it does not exist; the rules refuse it anyway
+            return dt.datetime.combine(_LAST_DAY, dt.time(), tzinfo=tz)
         return dt.datetime.combine(value + dt.timedelta(days=1), dt.time(), tzinfo=tz)
     return None
 

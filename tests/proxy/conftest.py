@@ -77,9 +77,16 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, Path
 
 
 @pytest.fixture(scope="session")
-def internet() -> Iterator[tuple[int, list[str]]]:
+def internet_server() -> Iterator[tuple[int, list[str]]]:
     with loopback_internet() as served:
         yield served
+
+
+@pytest.fixture
+def internet(internet_server: tuple[int, list[str]]) -> tuple[int, list[str]]:
+    """The loopback internet, its record emptied: each test sees only what it let through."""
+    internet_server[1].clear()
+    return internet_server
 
 
 def start(tmp: Path, *args: str, env: dict[str, str] | None = None) -> RunningProxy:
