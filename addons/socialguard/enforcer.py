@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from mitmproxy.proxy.layers.tls import parse_client_hello
 from socialguard import blockpage
 from socialguard.events import AuditLog, utc_now
 from socialguard.hosts import HostError, normalise_host
+from socialguard.metrics import Metrics
 from socialguard.policy import (
     Action,
     Decision,
@@ -150,10 +152,12 @@ class Enforcer:
         policy: Callable[[], Policy],
         audit: AuditLog,
         clock: Callable[[], dt.datetime] = utc_now,
+        metrics: Metrics | None = None,
     ) -> None:
         self._policy = policy
         self._audit = audit
         self._clock = clock
+        self._metrics = metrics
         # Per client connection: who it is (from the CONNECT) and the CONNECT decision.
         self._who: dict[str, Who] = {}
         self._connect: dict[str, Decision] = {}
@@ -193,10 +197,16 @@ class Enforcer:
         if decision.detail:
             fields["detail"] = decision.detail
         fields.update(extra)
-        written = self._audit.record(event, fields)
+        try:
+            written = self._audit.record(event, fields)
+        except Exception:
+            if self._metrics is not None:
+                self._metrics.audit_failures.inc()
+            raise  # the hook refuses: nothing is allowed that could not be recorded
         return str(written["id"])
 
     def _decide_names(self, who: Who, names: Iterator[str], policy: Policy) -> Decision:
+        started = time.perf_counter()
         known = self._known.for_policy(policy)
         when: dt.datetime | None = None
         decisions = []
@@ -210,7 +220,10 @@ class Enforcer:
                 decision = decide(who, name, when, policy)
                 self._known.remember(policy, name, decision)
             decisions.append(decision)
-        return most_restrictive(decisions)
+        decision = most_restrictive(decisions)
+        if self._metrics is not None:
+            self._metrics.decided(decision, time.perf_counter() - started)
+        return decision
 
     def _known_allowed(self, flow: http.HTTPFlow) -> Decision | None:
         """The decision for a request all of whose names are known to pass unrecorded, if so.
@@ -327,7 +340,10 @@ class Enforcer:
         if flow.response or flow.error or not flow.live:
             return
         try:
-            if self._known_allowed(flow) is not None:
+            known = self._known_allowed(flow)
+            if known is not None:
+                if self._metrics is not None:
+                    self._metrics.decided(known, None)
                 return  # allowed, not social media: nothing to record, nothing to change
             policy = self._policy()
             who = self._who_for(flow.client_conn, flow.metadata)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -101,14 +101,19 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PolicyCollector(policy, clock, self._loaded_at))
+        self._decision_counters: dict[tuple[str, str, str], Any] = {}
 
-    def decided(self, decision: Decision, seconds: float) -> None:
-        self.decisions.labels(
-            str(decision.action), decision.category or "", decision.service or ""
-        ).inc()
+    def decided(self, decision: Decision, seconds: float | None) -> None:
+        """Count one decision; `seconds` is None when it was remembered, not worked out."""
+        key = (str(decision.action), decision.category or "", decision.service or "")
+        counter = self._decision_counters.get(key)
+        if counter is None:  # labels() takes a lock and builds a key: once per label set
+            counter = self._decision_counters[key] = self.decisions.labels(*key)
+        counter.inc()
         if decision.exemption_id and not decision.blocked:
             self.exceptions.labels(decision.exemption_id).inc()
-        self.decision_seconds.observe(seconds)
+        if seconds is not None:
+            self.decision_seconds.observe(seconds)
 
     def reloaded(self, *, ok: bool) -> None:
         self.reloads.labels("loaded" if ok else "rejected").inc()
