@@ -41,6 +41,7 @@ class Reason(enum.StrEnum):
     EXEMPTION_REVOKED = "exemption_revoked"
     IP_LITERAL = "ip_literal"
     MALFORMED_HOST = "malformed_host"
+    WORK_EMAIL_SIGNUP = "work_email_signup"
     INTERNAL_ERROR = "internal_error"
 
 
