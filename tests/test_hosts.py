@@ -13,6 +13,7 @@ from socialguard.hosts import (
     HostError,
     HostKind,
     normalise_host,
+    plain_name,
     suffixes,
 )
 
@@ -184,3 +185,45 @@ def test_normalise_host_property_hostish(raw: str) -> None:
         assert host.name == host.name.lower()
         assert not host.name.endswith(".")
         assert ":" not in host.name
+
+
+def test_a_long_last_label_is_rejected_like_any_other() -> None:
+    """The quick path once let a last label of up to 125 characters through; 63 is the limit."""
+    with pytest.raises(HostError, match="label is longer"):
+        normalise_host("a." + "b" * (MAX_LABEL_LENGTH + 1))
+    assert normalise_host("a." + "b" * MAX_LABEL_LENGTH).name == "a." + "b" * MAX_LABEL_LENGTH
+
+
+@pytest.mark.parametrize("raw", ["\u0131nstagram.com", "faceboo\u212a.com"])
+def test_letters_that_case_fold_to_ascii_take_the_careful_path(raw: str) -> None:
+    """Dotless i and the Kelvin sign matched [a-z] case-insensitively: never returned as-is."""
+    assert plain_name(raw) is None
+    assert normalise_host(raw).name.isascii()
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("www.facebook.com", "www.facebook.com"),
+        ("WWW.Facebook.COM.", "www.facebook.com"),
+        ("x.123", None),  # the careful path decides (here: a name)
+        ("1.2.3.4", None),
+        ("facebook.com:443", None),
+        ("a..b", None),
+        ("", None),
+        (".", None),
+        ("bücher.example", None),
+    ],
+)
+def test_plain_name_only_takes_names_needing_no_careful_reading(
+    raw: str, expected: str | None
+) -> None:
+    assert plain_name(raw) == expected
+
+
+@given(st.text(alphabet="abcXYZ019-_ü.:[]\u0131", max_size=80))
+def test_plain_name_agrees_with_normalise_host(raw: str) -> None:
+    """Whatever the quick path accepts, the careful one gives the same name."""
+    name = plain_name(raw)
+    if name is not None:
+        assert normalise_host(raw) == Host(name)
