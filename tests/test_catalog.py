@@ -613,3 +613,27 @@ def test_exact_hosts_are_checked_like_domains() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_catalog(parse_yaml(text, "c.yaml"), "c.yaml")
     assert "services.t.exact[0]" in str(caught.value.problems[0])
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "facebook.com",
+        "a.b.c.d.e.f.g.facebook.com",
+        "x.cdn.fbcdn.net",
+        "deep.forum.nhs.uk",
+        "work.facebook.com",
+        "notfacebook.com",
+        "a.b.c.d.e.f.example.org",
+        "com",
+    ],
+)
+def test_entry_is_what_lookup_finds(host: str) -> None:
+    """`entry` (decide's path) tries only as many labels as the longest entry, same answer."""
+    catalog = built()
+    assert catalog.depth == 3
+    match = catalog.lookup(host)
+    expected = match.service or match.protected_by
+    assert catalog.entry(host) == expected
+    unbuilt = Catalog(index=catalog.index, exact_index=catalog.exact_index)
+    assert unbuilt.entry(host) == expected  # no depth known: every suffix is tried

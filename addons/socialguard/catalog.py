@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.resources
+import itertools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +52,10 @@ _SERVICE_KEYS = {
     "name", "category", "domains", *KINDS, "exact", "sources", "added", "reviewed", "notes",
 }  # fmt: skip
 _TOP_KEYS = {"version", "categories", "services", "never_block", "shared_infrastructure_left_out"}
+
+
+# A host name of 253 characters has at most 127 labels.
+MAX_LABELS = 127
 
 
 def embedded_catalog_path() -> Path:
@@ -167,6 +172,10 @@ class Catalog:
     never_block: frozenset[str] = frozenset()
     index: dict[str, Service | str] = field(default_factory=dict)
     exact_index: dict[str, Service] = field(default_factory=dict)
+    # The most labels any index (and exact) key has: a host's longer suffixes cannot match, so
+    # are not tried, and a long host costs no more probes than a short one.
+    depth: int = MAX_LABELS
+    exact_depth: int = MAX_LABELS
     # Entries dropped because a never-block domain covers them: (domain, service id).
     shadowed: list[tuple[str, str]] = field(default_factory=list)
     # Bookkeeping for explanations and stats, never read by `lookup`.
@@ -186,15 +195,50 @@ class Catalog:
         exact = self.exact_index.get(name)
         if exact is not None:
             return Match(service=exact, domain=name)
+        found = self._suffix_entry(name)
+        if found is None:
+            return NO_MATCH
+        suffix, entry = found
+        if isinstance(entry, str):
+            return Match(service=None, domain=None, protected_by=entry)
+        return Match(service=entry, domain=suffix)
+
+    def entry(self, name: str) -> Service | str | None:
+        """What `lookup` finds, without building a Match: the service, a never-block domain
+        (str) or None. `decide()` runs this for every name: one call, nothing built but suffixes
+        (`_suffix_entry`, the same walk for `lookup`, returns the suffix too)."""
+        dots = name.count(".")
+        if dots < self.exact_depth:
+            exact = self.exact_index.get(name)
+            if exact is not None:
+                return exact
         index = self.index
-        for suffix in suffixes(name):
+        start = 0
+        if dots >= self.depth:
+            start = len(name.rsplit(".", self.depth)[0]) + 1
+        while True:
+            entry = index.get(name[start:])
+            if entry is not None:
+                return entry
+            start = name.find(".", start) + 1
+            if not start:
+                return None
+
+    def _suffix_entry(self, name: str) -> tuple[str, Service | str] | None:
+        """The most specific suffix of `name` in the index, trying only the last `depth` labels,
+        so a long host costs no more probes than the longest entry has labels."""
+        index = self.index
+        start = 0
+        if name.count(".") >= self.depth:
+            start = len(name.rsplit(".", self.depth)[0]) + 1
+        while True:
+            suffix = name[start:]
             entry = index.get(suffix)
-            if entry is None:
-                continue
-            if isinstance(entry, str):
-                return Match(service=None, domain=None, protected_by=entry)
-            return Match(service=entry, domain=suffix)
-        return NO_MATCH
+            if entry is not None:
+                return suffix, entry
+            start = name.find(".", start) + 1
+            if not start:
+                return None
 
     def build_index(self) -> None:
         """(Re)build the suffix index; never-block entries shadow anything at or under them."""
@@ -216,6 +260,8 @@ class Catalog:
                 exact_index.setdefault(host, service)
         for domain in never_block:
             index[domain] = domain
+        self.depth = 1 + max(map(str.count, index, itertools.repeat(".")), default=0)
+        self.exact_depth = 1 + max(map(str.count, exact_index, itertools.repeat(".")), default=0)
         self.index = index
         self.exact_index = exact_index
         self.shadowed = shadowed
