@@ -9,7 +9,7 @@ import pytest
 
 from socialguard.authorisations import parse_authorisations
 from socialguard.catalog import parse_catalog
-from socialguard.hosts import Host, HostKind
+from socialguard.hosts import Host, HostKind, normalise_host
 from socialguard.policy import (
     ANONYMOUS,
     Action,
@@ -541,3 +541,29 @@ def test_reason_values_are_a_public_contract() -> None:
         "malformed_host",
         "internal_error",
     }
+
+
+def test_decisions_stay_frozen_comparable_and_hashable() -> None:
+    """Decision is built cheaply, but is still an immutable value."""
+    decision = decide(who(), "www.facebook.com", NOW, POLICY)
+    same = Decision(
+        action=Action.BLOCK,
+        reason=Reason.NOT_AUTHORISED,
+        host="www.facebook.com",
+        service="facebook",
+        service_name="Facebook",
+        category="social-networking",
+    )
+    assert decision == same
+    assert hash(decision) == hash(same)
+    assert dataclasses.replace(decision, detail="x").detail == "x"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        decision.host = "other.example"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "host", ["WWW.FaceBook.com.", "www.facebook.com:443", "10.0.0.1", "[::1]:443", "x.123"]
+)
+def test_decide_takes_strings_and_hosts_alike(host: str) -> None:
+    """The quick path for plain names decides exactly as a normalised Host does."""
+    assert decide(who(), host, NOW, POLICY) == decide(who(), normalise_host(host), NOW, POLICY)
