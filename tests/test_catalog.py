@@ -542,6 +542,43 @@ def test_block_string_domains_report_their_own_line() -> None:
     assert ok.services["imported"].domains == ("one.example", "two.example")
 
 
+def test_block_string_lines_are_cleaned_and_counted_like_list_items() -> None:
+    """Upper case, a trailing dot, spaces and repeats are read as a list item would be."""
+    text = (
+        "services:\n  imported:\n    category: forums\n    domains: |\n"
+        "      One.Example.\n\n      two.example  \n      one.example\n      x y\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    [problem] = caught.value.problems
+    assert (problem.line, problem.message.split(":")[0]) == (9, "services.imported.domains[3]")
+    ok = parse(text.replace("      x y\n", ""))
+    assert ok.services["imported"].domains == ("one.example", "two.example")
+    assert [d.domain for d in ok.duplicates] == []  # a repeat within one entry is folded
+    with pytest.raises(ConfigError, match="needs a non-empty list"):
+        parse("services:\n  imported:\n    category: forums\n    domains: |\n      # none\n")
+
+
+def test_origin_is_built_on_use_and_follows_later_files() -> None:
+    """origin and duplicates are worked out when asked for, and again after another file."""
+    catalog = parse(BASE)
+    assert catalog.origin["fbcdn.net"] == ("facebook", "catalog.yaml")
+    assert catalog.duplicates == []
+    parse(
+        "services:\n  facebook:\n    category: social-networking\n"
+        "    domains: [fbcdn.net, facebook.net]\n",
+        source="extra.yaml",
+        into=catalog,
+    )
+    assert catalog.origin["facebook.net"] == ("facebook", "extra.yaml")
+    [duplicate] = catalog.duplicates
+    assert (duplicate.domain, duplicate.first_origin, duplicate.origin) == (
+        "fbcdn.net",
+        "catalog.yaml",
+        "extra.yaml",
+    )
+
+
 @pytest.mark.parametrize(
     ("entry", "message"),
     [

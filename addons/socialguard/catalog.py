@@ -179,12 +179,51 @@ class Catalog:
     # Entries dropped because a never-block domain covers them: (domain, service id).
     shadowed: list[tuple[str, str]] = field(default_factory=list)
     # Bookkeeping for explanations and stats, never read by `lookup`.
-    origin: dict[str, tuple[str, str]] = field(default_factory=dict)  # domain → (service, file)
+    # (service id, file, domains, exact hosts) as each file listed them, in order: the tuples are
+    # the services' own where a file defines the service, so this costs no copy of the domains.
+    listed: list[tuple[str, str, tuple[str, ...], tuple[str, ...]]] = field(default_factory=list)
     never_block_origin: dict[str, str] = field(default_factory=dict)
-    duplicates: list[Duplicate] = field(default_factory=list)
     left_out: dict[str, LeftOut] = field(default_factory=dict)
     # file → [services defined or extended, domains listed]
     files: dict[str, list[int]] = field(default_factory=dict)
+    _explained: tuple[dict[str, tuple[str, str]], list[Duplicate]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def origin(self) -> dict[str, tuple[str, str]]:
+        """domain → (service, file) that first listed it. Built on first use, by the commands
+        that explain entries: a million-domain catalogue would otherwise hold a second dict of
+        a million entries that the proxy never reads."""
+        return self._explain_files()[0]
+
+    @property
+    def duplicates(self) -> list[Duplicate]:
+        """Every domain listed again, by the same or another service or file (built on use)."""
+        return self._explain_files()[1]
+
+    def _explain_files(self) -> tuple[dict[str, tuple[str, str]], list[Duplicate]]:
+        if self._explained is None:
+            origin: dict[str, tuple[str, str]] = {}
+            duplicates: list[Duplicate] = []
+            for service_id, source, domains, exact in self.listed:
+                tag = (service_id, source)
+                for domain in itertools.chain(domains, exact):
+                    first = origin.get(domain)
+                    if first is None:
+                        origin[domain] = tag
+                    else:
+                        duplicates.append(
+                            Duplicate(
+                                domain=domain,
+                                first_service=first[0],
+                                first_origin=first[1],
+                                service=service_id,
+                                origin=source,
+                            )
+                        )
+            self._explained = (origin, duplicates)
+        return self._explained
 
     @property
     def categories(self) -> frozenset[str]:
@@ -245,16 +284,18 @@ class Catalog:
         index: dict[str, Service | str] = {}
         shadowed: list[tuple[str, str]] = []
         never_block = self.never_block
+        # `domain` or any parent of it is protected: one C-level endswith, not a list of suffixes.
+        under = tuple(f".{d}" for d in never_block)
         for service in self.services.values():
             for domain in service.domains:
-                if any(s in never_block for s in suffixes(domain)):
+                if domain in never_block or domain.endswith(under):
                     shadowed.append((domain, service.id))
                     continue
                 index.setdefault(domain, service)
         exact_index: dict[str, Service] = {}
         for service in self.services.values():
             for host in service.exact:
-                if any(s in never_block for s in suffixes(host)):
+                if host in never_block or host.endswith(under):
                     shadowed.append((host, service.id))
                     continue
                 exact_index.setdefault(host, service)
@@ -352,16 +393,7 @@ def _as_date(value: Any) -> dt.date | None:
 
 
 def _domain_items(value: Any, line: int) -> list[tuple[Any, int]] | None:
-    """The items of a domain list with their lines; a block string holds one domain a line."""
-    if isinstance(value, str):
-        # `domains: |` with one domain a line: imports write this form because YAML reads one
-        # long string far faster than a million list items.
-        items: list[tuple[Any, int]] = []
-        for offset, text in enumerate(value.splitlines(), start=1):
-            stripped = text.strip()
-            if stripped and not stripped.startswith("#"):
-                items.append((stripped, line + offset))
-        return items
+    """The items of a domain list with their lines (block strings are read by `_block_domains`)."""
     if not isinstance(value, list):
         return None
     if isinstance(value, LocatedList):
@@ -369,9 +401,47 @@ def _domain_items(value: Any, line: int) -> list[tuple[Any, int]] | None:
     return [(item, line) for item in value]
 
 
+def _not_a_domain(where: str, i: int, item: Any) -> str:
+    return (
+        f"{where}[{i}]: {item!r} is not a domain name (write e.g. example.com, "
+        "no scheme, path or wildcard)"
+    )
+
+
+def _block_domains(
+    value: str, where: str, line: int, problems: Problems, *, required: bool
+) -> tuple[str, ...]:
+    """`domains: |` with one domain a line: imports write this form because YAML reads one long
+    string far faster than a million list items. A line that is already a clean domain is kept
+    as it is: no lower-cased copy, no (item, line) pair, so a million domains cost one string
+    each and leave no garbage between them."""
+    out: list[str] = []
+    count = 0
+    clean = _DOMAIN.fullmatch
+    for offset, text in enumerate(value.splitlines(), start=1):
+        if clean(text):
+            out.append(text)
+            count += 1
+            continue
+        stripped = text.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        normalised = stripped.lower().rstrip(".")
+        if clean(normalised):
+            out.append(normalised)
+        else:
+            problems.add(line + offset, _not_a_domain(where, count, stripped))
+        count += 1
+    if required and not count:
+        problems.add(line, f"{where}: needs a non-empty list of domains")
+    return tuple(out)
+
+
 def _domains(
     value: Any, where: str, line: int, problems: Problems, *, required: bool = True
 ) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return _block_domains(value, where, line, problems, required=required)
     items = _domain_items(value, line)
     if items is None or (required and not items):
         problems.add(line, f"{where}: needs a non-empty list of domains")
@@ -380,11 +450,7 @@ def _domains(
     for i, (item, item_line) in enumerate(items):
         text = str(item).strip().lower().rstrip(".")
         if not _DOMAIN.fullmatch(text):
-            problems.add(
-                item_line,
-                f"{where}[{i}]: {item!r} is not a domain name (write e.g. example.com, "
-                "no scheme, path or wildcard)",
-            )
+            problems.add(item_line, _not_a_domain(where, i, item))
             continue
         out.append(text)
     return tuple(out)
@@ -421,7 +487,9 @@ def _service_domains(
         )
     if labelled and not every:
         problems.add(entry.line, f"{where}: lists no domains at all")
-    return tuple(dict.fromkeys(every)), tuple(kinds)
+    unique = dict.fromkeys(every)
+    del every  # a million-entry list: freed before the tuple is built
+    return tuple(unique), tuple(kinds)
 
 
 def _left_out(data: LocatedDict, source: str, catalog: Catalog, problems: Problems) -> None:
@@ -455,25 +523,16 @@ def _left_out(data: LocatedDict, source: str, catalog: Catalog, problems: Proble
         )
 
 
-def _record(catalog: Catalog, service_id: str, domains: tuple[str, ...], source: str) -> None:
-    """Remember where each domain was first listed, and every repeat of it."""
-    tag = (service_id, source)
-    origin = catalog.origin
-    duplicates = catalog.duplicates
-    for domain in domains:
-        first = origin.get(domain)
-        if first is None:
-            origin[domain] = tag
-        else:
-            duplicates.append(
-                Duplicate(
-                    domain=domain,
-                    first_service=first[0],
-                    first_origin=first[1],
-                    service=service_id,
-                    origin=source,
-                )
-            )
+def _record(
+    catalog: Catalog,
+    service_id: str,
+    domains: tuple[str, ...],
+    exact: tuple[str, ...],
+    source: str,
+) -> None:
+    """Keep what one file listed for a service, for `origin` and `duplicates` to be built from."""
+    catalog.listed.append((service_id, source, domains, exact))
+    catalog._explained = None
 
 
 def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalog:
@@ -528,12 +587,12 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                 )
                 continue
             known = set(existing.domains)
-            _record(catalog, sid, (*domains, *exact), source)
+            _record(catalog, sid, domains, exact, source)
             domains = existing.domains + tuple(d for d in domains if d not in known)
             kinds = existing.kinds + kinds
             exact = existing.exact + tuple(h for h in exact if h not in existing.exact)
         else:
-            _record(catalog, sid, (*domains, *exact), source)
+            _record(catalog, sid, domains, exact, source)
         catalog.services[sid] = Service(
             id=sid,
             name=str(entry.get("name") or (existing.name if existing else service_id)),
