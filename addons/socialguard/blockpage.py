@@ -22,6 +22,9 @@ REASON_TEXT = {
     Reason.EXEMPTION_NOT_YET_VALID: "Your exemption {exemption_id} has not started yet.",
     Reason.EXEMPTION_REVOKED: "Your exemption {exemption_id} has been withdrawn.",
     Reason.MALFORMED_HOST: "The address of this site could not be read ({detail}).",
+    Reason.WORK_EMAIL_SIGNUP: "The form carried a work e-mail address ({detail}). The policy "
+    "does not allow registering on social media or shopping sites with it: use a personal "
+    "address for a personal account, and ask the Practice Manager about a business one.",
     Reason.INTERNAL_ERROR: "The policy could not be checked just now, so the site was "
     "blocked to be safe. Please tell IT.",
 }
@@ -56,6 +59,7 @@ def render_html(decision: Decision, reference: str, practice: Practice) -> str:
             practice=practice.name,
             contact=practice.contact,
             policy_url=practice.policy_url,
+            signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
         )
     )
 

@@ -38,6 +38,7 @@ from socialguard.policy import (
     decide,
     most_restrictive,
 )
+from socialguard.signup import is_guarded, work_address_domain
 
 logger = logging.getLogger("socialguard")
 
@@ -136,6 +137,21 @@ class KnownNames:
         decisions[name] = decision
 
 
+def _signup_guarded(names: list[str], policy: Policy) -> bool:
+    """Whether a tunnel to these names must be opened so the signup guard can read its forms."""
+    settings = policy.settings
+    if not settings.signup_hosts or not settings.email_domains:
+        return False
+    for name in names:
+        try:
+            host = normalise_host(name).name
+        except HostError:
+            continue
+        if is_guarded(host, settings.signup_hosts):
+            return True
+    return False
+
+
 def _username(metadata: dict[str, Any]) -> str | None:
     """The proxy-auth user name; the password beside it is never kept or logged."""
     auth = metadata.get("proxyauth")
@@ -181,6 +197,8 @@ class Enforcer:
         event = "access.blocked" if decision.blocked else f"access.{decision.reason}"
         if decision.reason is Reason.EXEMPTION:
             event = "access.exception"
+        elif decision.reason is Reason.WORK_EMAIL_SIGNUP:
+            event = "signup.blocked"
         fields = {
             "client_ip": who.client_ip,
             "user": who.user,
@@ -328,6 +346,8 @@ class Enforcer:
                 return
             if decision.recorded and decision != self._connect.get(client_id):
                 self._record(who, decision, policy, via="tls")
+            if _signup_guarded(names, policy):
+                return  # NextLayer intercepts with our CA, so the `request` hook reads the form
             nextlayer.layer = layers.TCPLayer(context, ignore=True)
         except exceptions.AddonHalt:
             raise
@@ -376,6 +396,49 @@ class Enforcer:
             self._bad_request(flow, error)
         except Exception:
             logger.exception("socialguard: request hook failed; refusing")
+            flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
+
+    # -- each request's body, on the sites the signup guard lists --------------------------
+    def request(self, flow: http.HTTPFlow) -> None:
+        """Refuse a registration that carries a work e-mail address (policy: never register
+        on social media or shopping sites with it). Only the address's domain is recorded."""
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            policy = self._policy()
+            settings = policy.settings
+            if not settings.signup_hosts or not settings.email_domains:
+                return
+            request = flow.request
+            host = normalise_host(request.host_header or request.host).name
+            if not is_guarded(host, settings.signup_hosts):
+                return
+            work_domain = work_address_domain(
+                request.get_content(strict=False) or b"",
+                request.path.partition("?")[2],
+                request.headers.get("content-type", ""),
+                settings.email_domains,
+            )
+            if work_domain is None:
+                return
+            who = self._who_for(flow.client_conn, flow.metadata)
+            match = policy.catalog.lookup(host)
+            service = match.service
+            decision = Decision(
+                action=Action.BLOCK,
+                reason=Reason.WORK_EMAIL_SIGNUP,
+                host=host,
+                service=service.id if service else None,
+                service_name=service.name if service else None,
+                category=service.category if service else None,
+                detail=f"an address at {work_domain}",
+            )
+            reference = self._record(who, decision, policy, via="signup")
+            flow.response = self._refusal(decision, reference, flow, html=True)
+        except HostError:
+            return  # requestheaders has already answered an unreadable host with a 400
+        except Exception:
+            logger.exception("socialguard: signup check failed; refusing")
             flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
 
     # -- each response socialguard relays (plain HTTP; intercepted ones are all our own) ----

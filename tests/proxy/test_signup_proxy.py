@@ -1,0 +1,108 @@
+"""The signup guard through the real proxy: a registration with a work address is refused."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.loopback import LOOPBACK
+from tests.proxy.conftest import RunningProxy
+from tests.proxy.test_blockpage_https import ca_file
+
+SETTINGS = """\
+email_domains: [nhs.net, oakfield.example]
+signup_guard:
+  hosts: [amazon.co.uk, www.facebook.com]
+"""
+
+
+@pytest.fixture
+def proxy(run_proxy: Any, tmp_path: Path, internet: Any) -> RunningProxy:
+    config = tmp_path / "policy.yaml"
+    config.write_text(SETTINGS)
+    return run_proxy("--config", str(config), "--upstream", f"http://{LOOPBACK}:{internet[0]}")
+
+
+def post(proxy: RunningProxy, url: str, *args: str) -> tuple[str, str]:
+    result = proxy.curl("-w", "\n%{http_code}", *args, url)
+    body, _, code = result.stdout.rpartition("\n")
+    return code, body
+
+
+def test_a_work_address_in_a_registration_form_is_refused_and_recorded(
+    proxy: RunningProxy, internet: Any
+) -> None:
+    code, body = post(
+        proxy,
+        "http://www.amazon.co.uk/ap/register?openid=1",
+        "-H", "Accept: text/html",
+        "--data", "customerName=Jo&email=jo.smith%40nhs.net&password=hunter2",
+    )  # fmt: skip
+    assert code == "403"
+    assert "Your work e-mail address cannot be used to register here" in body
+    assert "an address at nhs.net" in body
+    assert internet[1] == []  # the form never left the gateway
+    [event] = [e for e in proxy.events() if e["event"] == "signup.blocked"]
+    assert event["host"] == "www.amazon.co.uk"
+    assert event["reason"] == "work_email_signup"
+    assert event["detail"] == "an address at nhs.net"
+    assert event["id"] in body
+    written = proxy.audit.read_text()
+    assert "jo.smith" not in written  # only the domain is kept, never the address
+    assert "hunter2" not in written
+    assert "/ap/register" not in written
+
+
+def test_an_app_gets_a_short_json_refusal(proxy: RunningProxy) -> None:
+    code, body = post(
+        proxy,
+        "http://www.amazon.co.uk/api/signup",
+        "-H", "Accept: application/json",
+        "-H", "Content-Type: application/json",
+        "--data", json.dumps({"user": {"email": "reception@mail.oakfield.example"}}),
+    )  # fmt: skip
+    assert code == "403"
+    assert json.loads(body)["reason"] == "work_email_signup"
+
+
+def test_personal_addresses_and_unlisted_sites_pass(proxy: RunningProxy, internet: Any) -> None:
+    code, _ = post(proxy, "http://www.amazon.co.uk/ap/register", "--data", "email=jo%40gmail.com")
+    assert code == "200"
+    code, _ = post(proxy, "http://shop.example.org/register", "--data", "email=jo%40nhs.net")
+    assert code == "200"
+    assert len(internet[1]) == 2
+    assert not [e for e in proxy.events() if e["event"] == "signup.blocked"]
+
+
+def test_a_blocked_service_stays_blocked_whatever_the_form(proxy: RunningProxy) -> None:
+    """The guard adds a refusal; it never lets through what the policy blocks."""
+    code, _ = post(proxy, "http://www.facebook.com/reg", "--data", "email=jo%40gmail.com")
+    assert code == "403"
+    assert [e["event"] for e in proxy.events() if e["event"] != "policy.loaded"] == [
+        "access.blocked"
+    ]
+
+
+def test_https_to_a_listed_site_is_opened_so_its_forms_can_be_read(
+    run_proxy: Any, tmp_path: Path, origin: tuple[int, Path]
+) -> None:
+    """A listed host's tunnel is intercepted with the practice CA (devices that trust it see
+    the refusal); an unlisted host's tunnel stays a plain one with the origin's certificate."""
+    config = tmp_path / "policy.yaml"
+    config.write_text("email_domains: [nhs.net]\nsignup_guard:\n  hosts: [localhost]\n")
+    proxy = run_proxy("--config", str(config))
+    port, origin_cert = origin
+    result = proxy.curl(
+        "--cacert", str(ca_file(proxy)), "-w", "\n%{http_code}",
+        "--data", "email=jo%40nhs.net", f"https://localhost:{port}/register",
+    )  # fmt: skip
+    assert result.stdout.rpartition("\n")[2] == "403", result.stderr
+    assert [e["event"] for e in proxy.events()].count("signup.blocked") == 1
+    plain = proxy.curl(
+        "--cacert", str(origin_cert), "-o", "/dev/null", "-w", "%{http_code}",
+        f"https://{LOOPBACK}:{port}/",
+    )  # fmt: skip
+    assert plain.stdout == "200", plain.stderr  # not listed: the origin's own certificate
