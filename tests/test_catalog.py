@@ -674,3 +674,25 @@ def test_entry_is_what_lookup_finds(host: str) -> None:
     assert catalog.entry(host) == expected
     unbuilt = Catalog(index=catalog.index, exact_index=catalog.exact_index)
     assert unbuilt.entry(host) == expected  # no depth known: every suffix is tried
+
+
+def test_index_built_from_the_largest_services_own_dict_is_the_same_index() -> None:
+    """The first listing wins and never-block shadows, whether or not the de-duplicating dict
+    of the largest service is reused as the index (it is only on the first build)."""
+    catalog = parse(
+        "services:\n"
+        "  early:\n    category: forums\n    domains: [shared.example]\n"
+        "  big:\n    category: blogging\n    domains: |\n"
+        "      shared.example\n      a.example\n      b.example\n      x.nhs.uk\n"
+        "      c.example\n"
+        "  late:\n    category: dating\n    domains: [a.example, d.example]\n"
+        "never_block: [nhs.uk]\n"
+    )
+    catalog.build_index()
+    first = (dict(catalog.index), list(catalog.shadowed))
+    assert catalog.index["shared.example"] is catalog.services["early"]
+    assert catalog.index["a.example"] is catalog.services["big"]
+    assert "x.nhs.uk" not in catalog.index
+    assert None not in catalog.index.values()
+    catalog.build_index()
+    assert (dict(catalog.index), list(catalog.shadowed)) == first

@@ -189,6 +189,12 @@ class Catalog:
     _explained: tuple[dict[str, tuple[str, str]], list[Duplicate]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+    # service id → (its domains, the dict whose keys are exactly those domains), from parsing
+    # until `build_index`, which turns the largest service's dict into the index itself: a
+    # million-domain import then builds one million-entry dict, not two.
+    _seeds: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def origin(self) -> dict[str, tuple[str, str]]:
@@ -281,17 +287,29 @@ class Catalog:
 
     def build_index(self) -> None:
         """(Re)build the suffix index; never-block entries shadow anything at or under them."""
-        index: dict[str, Service | str] = {}
+        seeds, self._seeds = self._seeds, {}
+        services = tuple(self.services.values())
+        largest = max(services, key=lambda s: len(s.domains), default=None)
+        seed = seeds.get(largest.id) if largest is not None else None
+        del seeds
+        # None marks a domain of the largest service not yet claimed (by it, or by a service
+        # listed before it: the first listing wins, as with setdefault).
+        index: dict[str, Service | str | None] = {}
+        if largest is not None and seed is not None and seed[0] is largest.domains:
+            index = seed[1]
+        del seed
         shadowed: list[tuple[str, str]] = []
         never_block = self.never_block
         # `domain` or any parent of it is protected: one C-level endswith, not a list of suffixes.
         under = tuple(f".{d}" for d in never_block)
-        for service in self.services.values():
+        for service in services:
             for domain in service.domains:
                 if domain in never_block or domain.endswith(under):
                     shadowed.append((domain, service.id))
+                    index.pop(domain, None)  # never claimed: at most an unclaimed mark
                     continue
-                index.setdefault(domain, service)
+                if index.get(domain) is None:
+                    index[domain] = service
         exact_index: dict[str, Service] = {}
         for service in self.services.values():
             for host in service.exact:
@@ -303,7 +321,7 @@ class Catalog:
             index[domain] = domain
         self.depth = 1 + max(map(str.count, index, itertools.repeat(".")), default=0)
         self.exact_depth = 1 + max(map(str.count, exact_index, itertools.repeat(".")), default=0)
-        self.index = index
+        self.index = cast(dict[str, Service | str], index)  # every mark claimed or removed
         self.exact_index = exact_index
         self.shadowed = shadowed
 
@@ -458,15 +476,16 @@ def _domains(
 
 def _service_domains(
     entry: LocatedDict, where: str, problems: Problems
-) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...]]:
-    """All of an entry's domains in order, and the labelled kinds among them."""
+) -> tuple[tuple[str, ...], tuple[tuple[str, tuple[str, ...]], ...], dict[str, None]]:
+    """All of an entry's domains in order, the labelled kinds among them, and the dict that
+    de-duplicated them (kept, for the largest service, to become the index)."""
     labelled = [k for k in KINDS if k in entry]
     if "domains" not in entry and not labelled:
         problems.add(
             entry.line,
             f"{where}: needs domains (or web, app, cdn and short lists of domains)",
         )
-        return (), ()
+        return (), (), {}
     kinds: list[tuple[str, tuple[str, ...]]] = []
     every: list[str] = []
     for kind in labelled:
@@ -489,7 +508,7 @@ def _service_domains(
         problems.add(entry.line, f"{where}: lists no domains at all")
     unique = dict.fromkeys(every)
     del every  # a million-entry list: freed before the tuple is built
-    return tuple(unique), tuple(kinds)
+    return tuple(unique), tuple(kinds), unique
 
 
 def _left_out(data: LocatedDict, source: str, catalog: Catalog, problems: Problems) -> None:
@@ -568,7 +587,7 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                 entry.line_of("category"),
                 f"{where}.category: {category!r} is not one of {', '.join(CATEGORIES)}",
             )
-        domains, kinds = _service_domains(entry, where, problems)
+        domains, kinds, unique = _service_domains(entry, where, problems)
         exact = (
             _domains(entry.get("exact"), f"{where}.exact", entry.line_of("exact"), problems)
             if "exact" in entry
@@ -587,12 +606,15 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
                 )
                 continue
             known = set(existing.domains)
+            catalog._seeds.pop(sid, None)  # its domains are no longer that dict's keys
             _record(catalog, sid, domains, exact, source)
             domains = existing.domains + tuple(d for d in domains if d not in known)
             kinds = existing.kinds + kinds
             exact = existing.exact + tuple(h for h in exact if h not in existing.exact)
         else:
             _record(catalog, sid, domains, exact, source)
+            catalog._seeds[sid] = (domains, unique)
+        del unique
         catalog.services[sid] = Service(
             id=sid,
             name=str(entry.get("name") or (existing.name if existing else service_id)),
