@@ -228,24 +228,32 @@ def decide(who: Who, host: Host | str, when: dt.datetime, policy: Policy) -> Dec
 
 def _decision(action: Action, reason: Reason, host: str, service: Service | None) -> Decision:
     """Decision(...) for the common outcomes, without keyword-argument matching (hot path)."""
+    fields = _UNSET.copy()
+    fields["action"] = action
+    fields["reason"] = reason
+    fields["host"] = host
+    if service is not None:
+        fields["service"] = service.id
+        fields["service_name"] = service.name
+        fields["category"] = service.category
     decision = _new_object(Decision)
-    _set_attribute(
-        decision,
-        "__dict__",
-        {
-            "action": action,
-            "reason": reason,
-            "host": host,
-            "service": None if service is None else service.id,
-            "service_name": None if service is None else service.name,
-            "category": None if service is None else service.category,
-            "exemption_id": None,
-            "purpose": None,
-            "exemption_ends": None,
-            "detail": "",
-        },
-    )
+    _set_attribute(decision, "__dict__", fields)
     return decision
+
+
+# Decision's fields at their defaults, in order, for `_decision` to copy and fill in.
+_UNSET: dict[str, object] = {
+    "action": None,
+    "reason": None,
+    "host": "",
+    "service": None,
+    "service_name": None,
+    "category": None,
+    "exemption_id": None,
+    "purpose": None,
+    "exemption_ends": None,
+    "detail": "",
+}
 
 
 def _decide_exemptions(
