@@ -15,12 +15,14 @@ import datetime as dt
 import logging
 import re
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from mitmproxy import connection, exceptions, http
 from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import commands, events, layer, layers
+from mitmproxy.proxy.context import Context
 from mitmproxy.proxy.layers.http import HTTPMode
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
@@ -38,13 +40,18 @@ from socialguard.policy import (
     decide,
     most_restrictive,
 )
-from socialguard.signup import is_guarded, work_address_domain
+from socialguard.signup import MAX_INSPECTED, is_guarded, work_address_domain
 
 logger = logging.getLogger("socialguard")
 
 # A TLS fatal alert, access_denied (49), in a TLS 1.2 record: "tlsv1 alert access denied".
 TLS_ACCESS_DENIED = bytes([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 49])
 HTTP_403_HEADERS = {"Cache-Control": "no-store", "X-Socialguard": "blocked"}
+# How often a tunnel let through by an exemption or a rest break is decided again.
+RECHECK_SECONDS = 1.0
+# A TLS handshake record starts 0x16 0x03; `starts_like_tls_record` needs three bytes to say so.
+_TLS_RECORD_START = b"\x16\x03"
+_TLS_PREFIX_LEN = 3
 # One Alt-Svc alternative: `h3=":443"; ma=86400`. Commas inside quoted strings do not split.
 _ALT_SVC_ITEM = re.compile(r'(?:[^,"]|"[^"]*")+')
 # HTTP/3 and the QUIC drafts that preceded it: `h3`, `h3-29`, `h3-Q050`, `quic`, `hq-…`.
@@ -83,6 +90,29 @@ class Close(layer.Layer):
     def _handle_event(self, event: events.Event) -> layer.CommandGenerator[None]:
         if isinstance(event, events.Start):
             yield commands.CloseConnection(self.context.client)
+
+
+class RecheckedTunnel(layers.TCPLayer):
+    """A tunnel let through by an exemption or a rest break, closed once that no longer holds.
+
+    Plain tunnels are never decided again; these are, at most once a second while data flows,
+    so an expiry, a revocation or the end of a break ends an open connection too.
+    """
+
+    def __init__(self, context: Context, still_allowed: Callable[[], bool]) -> None:
+        super().__init__(context, ignore=True)
+        self._still_allowed = still_allowed
+        self._next_check = time.monotonic() + RECHECK_SECONDS
+
+    def relay_messages(self, event: events.Event) -> layer.CommandGenerator[None]:
+        if isinstance(event, events.DataReceived) and time.monotonic() >= self._next_check:
+            self._next_check = time.monotonic() + RECHECK_SECONDS
+            if not self._still_allowed():
+                self._handle_event = self.done
+                yield commands.CloseConnection(self.context.client)
+                yield commands.CloseConnection(self.context.server)
+                return
+        yield from super().relay_messages(event)
 
 
 class RefuseTLS(layer.Layer):
@@ -152,6 +182,22 @@ def _signup_guarded(names: list[str], policy: Policy) -> bool:
     return False
 
 
+def _form_bytes(request: http.Request) -> bytes:
+    """The first MAX_INSPECTED bytes of a request body, decoded without ever inflating more:
+    a small gzip body can expand a thousandfold, and all of it would sit on the event loop."""
+    raw = request.raw_content or b""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw[:MAX_INSPECTED]
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header
+        try:
+            return inflate.decompress(raw, MAX_INSPECTED)
+        except zlib.error:
+            return raw[:MAX_INSPECTED]
+    return raw[:MAX_INSPECTED]  # br, zstd: not read; browsers do not compress form posts
+
+
 def _username(metadata: dict[str, Any]) -> str | None:
     """The proxy-auth user name; the password beside it is never kept or logged."""
     auth = metadata.get("proxyauth")
@@ -169,13 +215,21 @@ class Enforcer:
         audit: AuditLog,
         clock: Callable[[], dt.datetime] = utc_now,
         metrics: Metrics | None = None,
+        *,
+        page_mode: bool | None = None,
     ) -> None:
         self._policy = policy
+        # `https_block` is read once: mitmproxy's connection strategy was set from it at start
+        # (lazy for pages), and a blocked tunnel must never connect out eagerly.
+        self._page_mode = (
+            policy().settings.https_block == "page" if page_mode is None else page_mode
+        )
         self._audit = audit
         self._clock = clock
         self._metrics = metrics
-        # Per client connection: who it is (from the CONNECT) and the CONNECT decision.
-        self._who: dict[str, Who] = {}
+        # Per client connection: who it is (from the CONNECT, under which policy: a reload may
+        # move a device, a subnet or a group member) and the CONNECT decision.
+        self._who: dict[str, tuple[Policy, Who]] = {}
         self._connect: dict[str, Decision] = {}
         # Per intercepted (blocked, page mode) connection: its decision and audit reference, so
         # the block page shows the id of the event recorded when the connection was refused.
@@ -185,11 +239,16 @@ class Enforcer:
     # -- identity ------------------------------------------------------------------------
     def _who_for(self, client: connection.Client, metadata: dict[str, Any] | None) -> Who:
         user = _username(metadata) if metadata else None
+        policy = self._policy()
         known = self._who.get(client.id)
-        if known is not None and (user is None or user == known.user):
-            return known
-        who = self._known.who(self._policy(), client.peername[0], user)
-        self._who[client.id] = who
+        if known is not None:
+            known_policy, known_who = known
+            if user is None or user == known_who.user:
+                if known_policy is policy:
+                    return known_who
+                user = known_who.user  # the sign-in holds for the connection; the rest may move
+        who = self._known.who(policy, client.peername[0], user)
+        self._who[client.id] = (policy, who)
         return who
 
     # -- recording -----------------------------------------------------------------------
@@ -271,13 +330,12 @@ class Enforcer:
         try:
             policy = self._policy()
             who = self._who_for(flow.client_conn, flow.metadata)
-            self._who[flow.client_conn.id] = who
             decision = self._decide_names(who, iter([flow.request.host]), policy)
             self._connect[flow.client_conn.id] = decision
             if decision.blocked or decision.recorded:
                 # Recorded now, whatever follows: a device without the CA never gets further.
                 reference = self._record(who, decision, policy, via="connect")
-                if decision.blocked and policy.settings.https_block == "page":
+                if decision.blocked and self._page_mode:
                     # The tunnel opens, but lazily: nothing connects upstream. next_layer
                     # intercepts it and each request on it is answered with the block page.
                     self._intercepted[flow.client_conn.id] = (decision, reference)
@@ -297,7 +355,13 @@ class Enforcer:
         data = nextlayer.data_client()
         client_id = context.client.id
         if not data:
+            if client_id in self._intercepted and nextlayer.data_server():
+                nextlayer.layer = Close(context)  # a blocked server that speaks first
             return
+        if len(data) < _TLS_PREFIX_LEN and _TLS_RECORD_START.startswith(data):
+            # The first byte or two of a TLS record, sent alone: wait for the ClientHello, or
+            # NextLayer would take it for raw TCP and relay it undecided.
+            raise exceptions.AddonHalt
         if not starts_like_tls_record(data):
             if client_id in self._intercepted:
                 # A blocked tunnel carries HTTP, to be answered with the page, or nothing: left
@@ -320,9 +384,7 @@ class Enforcer:
                     names.append(hello.sni)
                 unreadable = False
             policy = self._policy()
-            who = self._who.get(client_id) or attribute(
-                context.client.peername[0], None, policy.settings
-            )
+            who = self._who_for(context.client, None)
             if unreadable:
                 decision = Decision(
                     action=Action.BLOCK,
@@ -338,7 +400,7 @@ class Enforcer:
                     reference = known[1]
                 else:
                     reference = self._record(who, decision, policy, via="tls")
-                if policy.settings.https_block == "page" and not unreadable:
+                if self._page_mode and not unreadable:
                     # NextLayer intercepts with our CA; each request then gets the block page.
                     self._intercepted[client_id] = (decision, reference)
                     return
@@ -348,12 +410,33 @@ class Enforcer:
                 self._record(who, decision, policy, via="tls")
             if _signup_guarded(names, policy):
                 return  # NextLayer intercepts with our CA, so the `request` hook reads the form
+            if decision.recorded:  # an exemption or a rest break: it may end while open
+                still_allowed = self._still_allowed(context.client, names)
+                nextlayer.layer = RecheckedTunnel(context, still_allowed)
+                return
             nextlayer.layer = layers.TCPLayer(context, ignore=True)
         except exceptions.AddonHalt:
             raise
         except Exception:
             logger.exception("socialguard: TLS hook failed; refusing")
             nextlayer.layer = RefuseTLS(context)
+
+    def _still_allowed(self, client: connection.Client, names: list[str]) -> Callable[[], bool]:
+        """Decides an open tunnel's names again, recording the block if it is now refused."""
+
+        def check() -> bool:
+            try:
+                policy = self._policy()
+                who = self._who_for(client, None)
+                decision = self._decide_names(who, iter(names), policy)
+                if decision.blocked:
+                    self._record(who, decision, policy, via="open-tunnel")
+            except Exception:
+                logger.exception("socialguard: deciding an open tunnel failed; closing it")
+                return False
+            return not decision.blocked
+
+        return check
 
     # -- each HTTP request (plain HTTP, or an intercepted connection) -----------------------
     def requestheaders(self, flow: http.HTTPFlow) -> None:
@@ -393,7 +476,13 @@ class Enforcer:
             elif decision.recorded:
                 self._record(who, decision, policy, via="http", **path)
         except HostError as error:
-            self._bad_request(flow, error)
+            try:
+                self._bad_request(flow, error)
+            except Exception:
+                logger.exception("socialguard: recording a malformed host failed; refusing")
+                flow.response = http.Response.make(
+                    403, b"Blocked: the policy could not be checked.\n"
+                )
         except Exception:
             logger.exception("socialguard: request hook failed; refusing")
             flow.response = http.Response.make(403, b"Blocked: the policy could not be checked.\n")
@@ -410,11 +499,18 @@ class Enforcer:
             if not settings.signup_hosts or not settings.email_domains:
                 return
             request = flow.request
-            host = normalise_host(request.host_header or request.host).name
-            if not is_guarded(host, settings.signup_hosts):
+            client = flow.client_conn
+            connect = self._connect.get(client.id)
+            # Every name the request travels under, as requestheaders decides them: a listed
+            # CONNECT or SNI with another Host header is still the listed site's server.
+            names = [request.host_header or "", request.host, client.sni or ""]
+            names.append(connect.host if connect is not None else "")
+            hosts = [normalise_host(name).name for name in names if name]
+            host = next((h for h in hosts if is_guarded(h, settings.signup_hosts)), None)
+            if host is None:
                 return
             work_domain = work_address_domain(
-                request.get_content(strict=False) or b"",
+                _form_bytes(request),
                 request.path.partition("?")[2],
                 request.headers.get("content-type", ""),
                 settings.email_domains,
@@ -434,6 +530,8 @@ class Enforcer:
                 detail=f"an address at {work_domain}",
             )
             reference = self._record(who, decision, policy, via="signup")
+            if self._metrics is not None:
+                self._metrics.decided(decision, None)
             flow.response = self._refusal(decision, reference, flow, html=True)
         except HostError:
             return  # requestheaders has already answered an unreadable host with a 400
@@ -466,6 +564,8 @@ class Enforcer:
             detail=error.reason,
         )
         reference = self._record(who, decision, policy, via="http")
+        if self._metrics is not None:
+            self._metrics.decided(decision, None)
         flow.response = http.Response.make(
             400,
             f"Bad request: the host name could not be read ({error.reason}). "

@@ -73,7 +73,8 @@ class Metrics:
         self._loaded_at = [time.time()]
         self.decisions = Counter(
             "socialguard_decisions",
-            "Decisions by action, category and service (empty for sites that are not catalogued).",
+            "Decisions (one per CONNECT, TLS server name and request) by action, category and "
+            "service (empty for sites that are not catalogued).",
             ["action", "category", "service"],
             registry=self.registry,
         )

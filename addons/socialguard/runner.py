@@ -81,7 +81,7 @@ async def serve(
     for noisy in ("hpack", "asyncio", "passlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mitm = master.Master(options.Options(), with_termlog=True)
-    enforcer = Enforcer(holder, audit, metrics=metrics)
+    enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
     mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
