@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -126,3 +127,20 @@ def test_validate_missing_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["validate", "--config", str(tmp_path / "nope.yaml")])
     assert result.exit_code == 1
     assert "not found" in result.output
+
+
+def test_run_on_a_busy_port_says_so_before_recording_anything(tmp_path: Path) -> None:
+    """A second proxy on the same port is a plain message and exit 1, and writes no event."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        audit = tmp_path / "audit.jsonl"
+        result = CliRunner().invoke(
+            main, ["run", "--listen", f"127.0.0.1:{port}", "--audit-log", str(audit)]
+        )
+    assert result.exit_code == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output
+    assert "--listen HOST:PORT" in result.output
+    assert "Traceback" not in result.output
+    assert not audit.exists()

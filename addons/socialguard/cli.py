@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import socket
 import sys
 import urllib.parse
 from collections.abc import Iterable, Iterator
@@ -102,6 +103,13 @@ def run(
         raise click.BadParameter(str(error), param_hint="--listen") from None
     if upstream and not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
+    problem = listen_problem(host, port)
+    if problem:
+        fail(
+            f"cannot listen on {host}:{port}: {problem} — is socialguard (or another proxy) "
+            "already running there? Choose another with --listen HOST:PORT or `listen:` in "
+            "policy.yaml"
+        )
     from socialguard.events import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
     from socialguard.reload import PolicyHolder, record_start  # noqa: PLC0415
     from socialguard.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
@@ -148,6 +156,21 @@ def run(
             )
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
     sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the proxy could not listen on HOST:PORT, asked before mitmproxy starts: its own
+    message suggests a `--mode` option that socialguard does not have."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        return str(error.strerror or error)
+    return None
 
 
 def _targets(targets: Iterable[str]) -> Iterator[str]:
