@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import click
 
+from socialguard.cli_fail import fail as fail_with
 from socialguard.policy import Decision, Policy, Who, attribute, decide
 from socialguard.policy_files import PolicyPaths, load_policy
 from socialguard.settings import parse_listen
@@ -39,11 +40,7 @@ AUTHORISATIONS_OPTION = click.option(
 
 
 def fail(message: str, error: ConfigError | None = None) -> NoReturn:
-    click.echo(f"socialguard: {message}", err=True)
-    if error is not None:
-        for problem in error.problems:
-            click.echo(f"  {problem}", err=True)
-    sys.exit(1)
+    fail_with(message, error.problems if error is not None else ())
 
 
 def load_or_exit(paths: PolicyPaths) -> Policy:

@@ -11,11 +11,12 @@ import sys
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
 from socialguard.audit_files import AuditError, Segment, log_segments, segments_for
+from socialguard.cli_fail import fail
 from socialguard.settings import Settings, check_exists, load_settings
 from socialguard.yamlfile import ConfigError
 
@@ -35,11 +36,6 @@ AUDIT_LOG_OPTION = click.option(
 )
 
 
-def _fail(message: str) -> NoReturn:
-    click.echo(f"socialguard: {message}", err=True)
-    sys.exit(1)
-
-
 def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
     """Turn the log's and the settings' own errors into a message and exit 1."""
 
@@ -48,7 +44,7 @@ def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
         try:
             return command(*args, **kwargs)
         except AuditError as error:
-            _fail(str(error))
+            fail(str(error))
         except ConfigError as error:
             click.echo(
                 "socialguard: the settings were not loaded; fix these and try again:", err=True
@@ -134,11 +130,11 @@ def verify(
     from socialguard.events import load_hmac_key  # noqa: PLC0415
 
     if no_key and key_file is not None:
-        _fail("--key-file and --no-key: give one or the other, not both")
+        fail("--key-file and --no-key: give one or the other, not both")
     if expect_head is not None:
         expect_head = expect_head.strip().lower()
         if not HEAD_PATTERN.fullmatch(expect_head):
-            _fail(
+            fail(
                 f"--expect-head {expect_head!r}: give the 64 hex digits printed after 'Head' "
                 "by an earlier verify"
             )
@@ -264,7 +260,7 @@ def report(
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as error:
-        _fail(f"{out}: cannot write the report: {error.strerror} — check the path")
+        fail(f"{out}: cannot write the report: {error.strerror} — check the path")
     click.echo(f"report for {month} written to {out}", err=True)
 
 

@@ -15,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from functools import wraps
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -35,6 +35,7 @@ from socialguard.catalog_import import (
     render_catalog,
     service_id_for,
 )
+from socialguard.cli_fail import fail
 from socialguard.hosts import HostError, HostKind, normalise_host
 from socialguard.settings import DEFAULT_POLICY_PATH, Settings, check_exists, load_settings
 from socialguard.yamlfile import ConfigError
@@ -51,11 +52,6 @@ CONFIG_OPTION = click.option(
     "(default: config/policy.yaml if present).",
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"socialguard: {message}", err=True)
-    sys.exit(1)
 
 
 def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
@@ -345,15 +341,15 @@ def import_(
         )
     target = out or Path("config") / f"catalog-{sid}.yaml"
     if target.resolve() == embedded_catalog_path().resolve():
-        _fail(f"{target} is the shipped catalogue; write imports to their own file (--out)")
+        fail(f"{target} is the shipped catalogue; write imports to their own file (--out)")
     try:
         text = file.read_bytes().decode("utf-8", errors="replace")
     except OSError as error:
-        _fail(f"cannot read {file}: {error.strerror or error} — check the path")
+        fail(f"cannot read {file}: {error.strerror or error} — check the path")
     loaded, settings = _catalog(config, leave_out=target)
     existing = loaded.services.get(sid)
     if existing is not None and existing.category != category:
-        _fail(
+        fail(
             f"service {sid!r} is already in category {existing.category!r}; import with "
             f"--category {existing.category} or choose another --service"
         )

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
@@ -31,6 +31,7 @@ from socialguard.authorisation_edit import (
 )
 from socialguard.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.catalog import Catalog, load_catalog
+from socialguard.cli_fail import fail
 from socialguard.policy_files import PolicyPaths
 from socialguard.settings import DEFAULT_AUTHORISATIONS_PATH, Settings, check_exists, load_settings
 from socialguard.yamlfile import ConfigError, read_yaml
@@ -49,13 +50,6 @@ _ANONYMOUS = "anonymous"
 def now() -> dt.datetime:
     """The current instant; tests replace it to stand at a chosen moment."""
     return dt.datetime.now(dt.UTC)
-
-
-def fail(message: str, problems: list[Any] | None = None) -> NoReturn:
-    click.echo(f"socialguard: {message}", err=True)
-    for problem in problems or []:
-        click.echo(f"  {problem}", err=True)
-    sys.exit(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,15 +251,16 @@ def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
             f"{event.get('host')!r}, reason {event.get('reason')!r}): grant with --domain instead"
         )
     user = event.get("user")
-    if user and user != _ANONYMOUS:
+    signed_in = bool(user) and user != _ANONYMOUS
+    if not signed_in and not event.get("device"):
+        fail(
+            f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which "
+            "is neither a signed-in user nor a named device: add the device under devices: in "
+            "policy.yaml, or grant with --user once they sign in to the proxy"
+        )
+    if signed_in:
         return "user", str(user), str(service)
-    if event.get("device"):
-        return "device", str(event["device"]), str(service)
-    fail(
-        f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which is "
-        "neither a signed-in user nor a named device: add the device under devices: in "
-        "policy.yaml, or grant with --user once they sign in to the proxy"
-    )
+    return "device", str(event["device"]), str(service)
 
 
 # -- listing ------------------------------------------------------------------------------
