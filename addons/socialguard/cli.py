@@ -18,19 +18,14 @@ from typing import NoReturn
 
 import click
 
-from socialguard.cli_fail import fail as fail_with
+from socialguard.cli_common import config_option
+from socialguard.cli_common import fail as fail_with
 from socialguard.policy import Decision, Policy, Who, attribute, decide
 from socialguard.policy_files import PolicyPaths, load_policy
 from socialguard.settings import parse_listen
 from socialguard.yamlfile import ConfigError
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="IT's settings (default: config/policy.yaml if present, else the embedded defaults).",
-)
+CONFIG_OPTION = config_option()
 AUTHORISATIONS_OPTION = click.option(
     "--authorisations",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -16,16 +16,12 @@ from typing import Any
 import click
 
 from socialguard.audit_files import AuditError, Segment, log_segments, segments_for
-from socialguard.cli_fail import fail
+from socialguard.cli_common import config_option, fail
 from socialguard.settings import Settings, check_exists, load_settings
 from socialguard.yamlfile import ConfigError
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="IT's settings, for the log's path, key and time zone (default: config/policy.yaml).",
+CONFIG_OPTION = config_option(
+    "IT's settings, for the log's path, key and time zone (default: config/policy.yaml)."
 )
 AUDIT_LOG_OPTION = click.option(
     "--audit-log",

@@ -35,7 +35,7 @@ from socialguard.catalog_import import (
     render_catalog,
     service_id_for,
 )
-from socialguard.cli_fail import fail
+from socialguard.cli_common import config_option, fail
 from socialguard.hosts import HostError, HostKind, normalise_host
 from socialguard.settings import DEFAULT_POLICY_PATH, Settings, check_exists, load_settings
 from socialguard.yamlfile import ConfigError
@@ -43,13 +43,9 @@ from socialguard.yamlfile import ConfigError
 PROGRESS_THRESHOLD = 10_000
 SHOWN = 20
 
-CONFIG_OPTION = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="IT's settings, for the extra catalogues and practice domains it lists "
-    "(default: config/policy.yaml if present).",
+CONFIG_OPTION = config_option(
+    "IT's settings, for the extra catalogues and practice domains it lists "
+    "(default: config/policy.yaml if present)."
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 

@@ -31,7 +31,7 @@ from socialguard.authorisation_edit import (
 )
 from socialguard.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.catalog import Catalog, load_catalog
-from socialguard.cli_fail import fail
+from socialguard.cli_common import config_option, fail
 from socialguard.policy_files import PolicyPaths
 from socialguard.settings import DEFAULT_AUTHORISATIONS_PATH, Settings, check_exists, load_settings
 from socialguard.yamlfile import ConfigError, read_yaml
@@ -340,12 +340,7 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 # -- the commands -------------------------------------------------------------------------
 
-CONFIG = click.option(
-    "--config",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=None,
-    help="IT's settings (default: config/policy.yaml if present, else the embedded defaults).",
-)
+CONFIG = config_option()
 AUTHORISATIONS = click.option(
     "--authorisations",
     type=click.Path(path_type=Path, dir_okay=False),
