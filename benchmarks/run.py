@@ -858,39 +858,29 @@ def bench_proxy(
             cases.append(Case("3 proxy", label, c, runs, baseline="mitm", target_text="reported"))
         auth_c = 10 if 10 in concurrencies else concurrencies[0]
         auth_target = "req/s ≥ 0.9 of the same without auth"
-        runs = {
-            "sg": sc("sg-auth", "http-keepalive", plain, ok200, auth=user),
-            "auth-off": sc("sg", "http-keepalive", plain, ok200),
-            "mitm-auth": sc("mitm-auth", "http-keepalive", plain, ok200, auth=user),
+        auth_cases = {
+            "bcrypt proxy auth on vs off: HTTP keep-alive": {
+                "sg": sc("sg-auth", "http-keepalive", plain, ok200, auth=user),
+                "auth-off": sc("sg", "http-keepalive", plain, ok200),
+                "mitm-auth": sc("mitm-auth", "http-keepalive", plain, ok200, auth=user),
+            },
+            "bcrypt proxy auth on vs off: new HTTPS tunnels": {
+                "sg": sc("sg-auth", "tunnel", tls_target, ok200, tls=ctx, auth=user),
+                "auth-off": sc("sg", "tunnel", tls_target, ok200, tls=ctx),
+            },
         }
-        label = "bcrypt proxy auth on vs off: HTTP keep-alive"
-        cases.append(
-            Case(
-                "3 auth",
-                label,
-                auth_c,
-                runs,
-                baseline="auth-off",
-                target=0.9,
-                target_text=auth_target,
+        for label, runs in auth_cases.items():
+            cases.append(
+                Case(
+                    "3 auth",
+                    label,
+                    auth_c,
+                    runs,
+                    baseline="auth-off",
+                    target=0.9,
+                    target_text=auth_target,
+                )
             )
-        )
-        runs = {
-            "sg": sc("sg-auth", "tunnel", tls_target, ok200, tls=ctx, auth=user),
-            "auth-off": sc("sg", "tunnel", tls_target, ok200, tls=ctx),
-        }
-        label = "bcrypt proxy auth on vs off: new HTTPS tunnels"
-        cases.append(
-            Case(
-                "3 auth",
-                label,
-                auth_c,
-                runs,
-                baseline="auth-off",
-                target=0.9,
-                target_text=auth_target,
-            )
-        )
 
         for case in cases:
             case.scenarios = {k: v for k, v in case.scenarios.items() if v[0].name in up}

@@ -48,19 +48,28 @@ class Recorded:
         return [name for name, _ in self.events]
 
 
-@pytest.fixture
-def setup(tmp_path: Path) -> tuple[Path, PolicyWatcher, PolicyHolder, Recorded, list[bool]]:
+def watched_files(tmp_path: Path) -> tuple[Path, PolicyPaths]:
+    """An empty authorisation list and a policy.yaml, as a watcher would follow them."""
     listed = tmp_path / "authorisations.yaml"
     listed.write_text(HEADER + "  []\n")
     config = tmp_path / "policy.yaml"
     config.write_text("timezone: Europe/London\n")
-    paths = PolicyPaths(config, listed)
+    return listed, PolicyPaths(config, listed)
+
+
+def settled(watcher: PolicyWatcher) -> PolicyWatcher:
+    watcher.poll()
+    watcher.poll()  # the first look settles on the files as they are: nothing to record
+    return watcher
+
+
+@pytest.fixture
+def setup(tmp_path: Path) -> tuple[Path, PolicyWatcher, PolicyHolder, Recorded, list[bool]]:
+    listed, paths = watched_files(tmp_path)
     holder = PolicyHolder(load_policy(paths))
     audit = Recorded()
     results: list[bool] = []
-    watcher = PolicyWatcher(paths, holder, audit, on_result=results.append)
-    watcher.poll()
-    watcher.poll()  # the first look settles on the files as they are: nothing to record
+    watcher = settled(PolicyWatcher(paths, holder, audit, on_result=results.append))
     assert audit.events == []
     return listed, watcher, holder, audit, results
 
@@ -218,17 +227,11 @@ class CountingHolder(PolicyHolder):
 
 @pytest.fixture
 def flaky(tmp_path: Path) -> tuple[Path, PolicyWatcher, CountingHolder, Flaky, list[bool]]:
-    listed = tmp_path / "authorisations.yaml"
-    listed.write_text(HEADER + "  []\n")
-    config = tmp_path / "policy.yaml"
-    config.write_text("timezone: Europe/London\n")
-    paths = PolicyPaths(config, listed)
+    listed, paths = watched_files(tmp_path)
     holder = CountingHolder(load_policy(paths))
     audit = Flaky()
     results: list[bool] = []
-    watcher = PolicyWatcher(paths, holder, audit, on_result=results.append)
-    watcher.poll()
-    watcher.poll()
+    watcher = settled(PolicyWatcher(paths, holder, audit, on_result=results.append))
     return listed, watcher, holder, audit, results
 
 
