@@ -9,14 +9,15 @@ ARGS ?=
 run: $(STAMP)
 	$(VENV)/bin/socialguard run $(ARGS)
 
-test: $(STAMP)
-	$(VENV)/bin/ruff check addons tests
-	$(VENV)/bin/ruff format --check addons tests
-	$(VENV)/bin/mypy
+test: lint
 	$(VENV)/bin/pytest -q $(ARGS)
 
+# Style, types, and the wings' import rules (pyproject.toml's [tool.importlinter]).
 lint: $(STAMP)
-	$(VENV)/bin/ruff check addons tests && $(VENV)/bin/ruff format --check addons tests && $(VENV)/bin/mypy
+	$(VENV)/bin/ruff check addons tests benchmarks
+	$(VENV)/bin/ruff format --check addons tests benchmarks
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/run.py $(ARGS)

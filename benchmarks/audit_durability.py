@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from unittest import mock
 
-from socialguard.events import AuditLog, AuditOptions
+from socialguard.audit.log import AuditLog, AuditOptions
 
 FIELDS = {
     "client_ip": "10.10.0.7",
@@ -94,7 +94,7 @@ def main() -> None:
         for threads in (1, 8):
             for name, options in settings:
                 if name.startswith("no sync"):
-                    with mock.patch("socialguard.events.os.fsync", return_value=None):
+                    with mock.patch("socialguard.audit.log.os.fsync", return_value=None):
                         measured = run(directory, options, args.events, threads)
                 else:
                     measured = run(directory, options, args.events, threads)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from socialguard.catalog import load_catalog
-from socialguard.cli import main
+from socialguard.cli.app import main
+from socialguard.files.catalog_file import load_catalog
 
 LIMIT_SECONDS = 30.0
 

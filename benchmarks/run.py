@@ -421,9 +421,9 @@ def synthetic_domains(count: int, seed: int) -> list[str]:
 
 
 def bench_decide(rounds: int, calls: int, sizes: Sequence[int]) -> list[Row]:
-    from socialguard.catalog import Catalog, Service  # noqa: PLC0415
-    from socialguard.policy import Policy, attribute, decide  # noqa: PLC0415
-    from socialguard.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
+    from socialguard.core.catalog import Catalog, Service  # noqa: PLC0415
+    from socialguard.core.policy import Policy, attribute, decide  # noqa: PLC0415
+    from socialguard.files.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "policy.yaml"
@@ -504,8 +504,8 @@ def bench_decide(rounds: int, calls: int, sizes: Sequence[int]) -> list[Row]:
 
 def decide_parts(policy: Any, hosts: Sequence[str], calls: int) -> Row:
     """Where a decide() call goes, for hits on the largest catalogue: each step timed alone."""
-    from socialguard.hosts import normalise_host, plain_name  # noqa: PLC0415
-    from socialguard.policy import Action, Decision, Reason  # noqa: PLC0415
+    from socialguard.core.hosts import normalise_host, plain_name  # noqa: PLC0415
+    from socialguard.core.policy import Action, Decision, Reason  # noqa: PLC0415
 
     names = [normalise_host(h).name for h in hosts]
 
@@ -542,8 +542,8 @@ def write_catalog(path: Path, count: int) -> None:
 
 def child_catalog_load(path: str) -> None:
     """Run in a child: RSS before and after loading the catalogue, and the time it took."""
-    from socialguard.catalog import load_catalog  # noqa: PLC0415
-    from socialguard.policy import digest_of  # noqa: PLC0415
+    from socialguard.core.catalog import load_catalog  # noqa: PLC0415
+    from socialguard.core.policy import digest_of  # noqa: PLC0415
 
     gc.collect()
     before = rss_kib()
@@ -642,7 +642,7 @@ http_access deny all
 
 def squid_domains() -> list[str]:
     """socialguard's blocked names as a dstdomain list: `.domain` covers its subdomains."""
-    from socialguard.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
+    from socialguard.files.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
 
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "policy.yaml"
@@ -961,8 +961,8 @@ def bench_reload(
     workdir: Path, running: Server, plain: str, seconds: float, log: Callable[[str], None]
 ) -> list[Row]:
     """Swap time for a 100,000-domain catalogue, and failed requests while reloading under load."""
-    from socialguard.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
-    from socialguard.reload import PolicyHolder  # noqa: PLC0415
+    from socialguard.files.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
+    from socialguard.proxy.reload import PolicyHolder  # noqa: PLC0415
 
     reloads = 20 if seconds >= 1 else 3
     big = workdir / "catalog-100k.yaml"

@@ -1,5 +1,5 @@
 """`python -m socialguard` runs the command line."""
 
-from socialguard.cli import main
+from socialguard.cli.app import main
 
 main()

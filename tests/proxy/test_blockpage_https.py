@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from socialguard.cli import main
+from socialguard.cli.app import main
 from tests.loopback import LOOPBACK, ORIGIN_BODY, free_port, wait_for_port
 from tests.proxy.conftest import SOCIALGUARD, RunningProxy
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from socialguard.cli_ca import spki_hash
+from socialguard.proxy.ca import spki_hash
 from tests.proxy.conftest import RunningProxy
 from tests.proxy.test_blockpage_https import assert_nothing_social_left, ca_file, start_page_proxy
 

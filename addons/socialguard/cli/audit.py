@@ -1,0 +1,277 @@
+"""`socialguard audit`: Verify, search and report on the audit log.
+
+Reads only: these commands never change the log. A damaged file, a missing key or a bad month
+is a message naming the file (and line) and the fix, exit 1; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+from socialguard.audit.files import AuditError, Segment, log_segments, segments_for
+from socialguard.cli.common import config_option, fail
+from socialguard.core.problems import ConfigError
+from socialguard.core.settings import Settings
+from socialguard.files.policy_files import check_exists, load_settings
+
+CONFIG_OPTION = config_option(
+    "IT's settings, for the log's path, key and time zone (default: config/policy.yaml)."
+)
+AUDIT_LOG_OPTION = click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The active audit log file (default from policy.yaml: var/audit.jsonl); its rotated "
+    "files beside it are read too.",
+)
+
+
+def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
+    """Turn the log's and the settings' own errors into a message and exit 1."""
+
+    @wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except AuditError as error:
+            fail(str(error))
+        except ConfigError as error:
+            click.echo(
+                "socialguard: the settings were not loaded; fix these and try again:", err=True
+            )
+            for problem in error.problems:
+                click.echo(f"  {problem}", err=True)
+            sys.exit(1)
+        except BrokenPipeError:
+            sys.stderr.close()  # `| head`: the reader has what it wanted
+            sys.exit(0)
+
+    return wrapper
+
+
+def _settings(config: Path | None) -> Settings:
+    from socialguard.files.policy_files import PolicyPaths  # noqa: PLC0415 - keeps import light
+
+    if config is not None:
+        check_exists(config, "the policy file")
+    settings, _raw = load_settings(PolicyPaths(config).config_path())
+    return settings
+
+
+def _segments(audit_log: Path | None, settings: Settings) -> list[Segment]:
+    active = audit_log or settings.audit_path
+    segments = log_segments(active)
+    if not segments:
+        raise AuditError(
+            f"{active}: no audit log here — check audit.path in policy.yaml or give --audit-log"
+        )
+    return segments
+
+
+@click.group()
+def audit() -> None:
+    """Verify, search and report on the audit log."""
+
+
+# For a reader: a new key would make every line signed with the original look forged.
+VERIFY_KEY_FIX = (
+    "get the original key (the one the log was written with; never make a new one to "
+    "verify), or run without --key-file / with --no-key to check the chain only"
+)
+
+
+@audit.command()
+@CONFIG_OPTION
+@click.option(
+    "--key-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The HMAC key (default: audit.hmac_key_file from policy.yaml, if set).",
+)
+@click.option(
+    "--no-key",
+    is_flag=True,
+    help="Check the hash chain only, without the HMAC key (even if policy.yaml names one).",
+)
+@click.option(
+    "--expect-head",
+    metavar="HASH",
+    default=None,
+    help="A head printed by an earlier verify: the log must still hold that line, so lines "
+    "removed from its end since then are caught.",
+)
+@click.option("--json", "as_json", is_flag=True, help="The verdict as one JSON object.")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@_friendly
+def verify(
+    config: Path | None,
+    key_file: Path | None,
+    no_key: bool,
+    expect_head: str | None,
+    as_json: bool,
+    paths: tuple[Path, ...],
+) -> None:
+    """Check that nothing in the log was edited, removed or reordered.
+
+    PATHS are log files or folders (default: the log in policy.yaml). The active file brings
+    its rotated (and gzipped) files with it. Exit 0 when the chain holds, 1 at the first break.
+    """
+    from socialguard.audit.log import load_hmac_key  # noqa: PLC0415
+    from socialguard.audit.verify import HEAD_PATTERN, verify_live  # noqa: PLC0415
+
+    if no_key and key_file is not None:
+        fail("--key-file and --no-key: give one or the other, not both")
+    if expect_head is not None:
+        expect_head = expect_head.strip().lower()
+        if not HEAD_PATTERN.fullmatch(expect_head):
+            fail(
+                f"--expect-head {expect_head!r}: give the 64 hex digits printed after 'Head' "
+                "by an earlier verify"
+            )
+    settings = _settings(config)
+    key_path = None if no_key else key_file or settings.audit_hmac_key_file
+    key = load_hmac_key(key_path, fix=VERIFY_KEY_FIX) if key_path is not None else None
+    verdict = verify_live(lambda: segments_for(list(paths), settings.audit_path), key, expect_head)
+    if as_json:
+        click.echo(json.dumps(verdict.as_dict()))
+    else:
+        for note in verdict.notes:
+            click.echo(f"note: {note}")
+        if verdict.problem is None:
+            keyed = " (HMAC checked)" if key is not None else ""
+            head = (
+                f", and it still holds the head given ({expect_head[:12]}…)" if expect_head else ""
+            )
+            click.echo(
+                f"OK: {verdict.events} events in {verdict.files} file"
+                f"{'s' if verdict.files != 1 else ''}, {verdict.first_ts or '-'} to "
+                f"{verdict.last_ts or '-'}; the chain holds{keyed}{head}. Head {verdict.head}"
+            )
+        else:
+            click.echo(f"BROKEN after {verdict.events} good events: {verdict.problem}", err=False)
+    if verdict.problem is not None:
+        sys.exit(1)
+
+
+@audit.command()
+@CONFIG_OPTION
+@AUDIT_LOG_OPTION
+@click.option("--user", help="Proxy sign-in name (exact).")
+@click.option("--service", help="Catalogue service id, e.g. facebook (exact).")
+@click.option("--event", help="Event name, e.g. access.exception; access.* for all access events.")
+@click.option("--from", "since", help="From this day (2026-11-01) or time, the practice's time.")
+@click.option("--to", "until", help="To the end of this day (2026-11-30), or this time.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line, as stored.")
+@_friendly
+def search(
+    config: Path | None,
+    audit_log: Path | None,
+    user: str | None,
+    service: str | None,
+    event: str | None,
+    since: str | None,
+    until: str | None,
+    as_json: bool,
+) -> None:
+    """Print the events that match every filter given, oldest first."""
+    from socialguard.audit.log import human_line  # noqa: PLC0415
+    from socialguard.audit.search import Query, parse_bound, search_lines  # noqa: PLC0415
+
+    settings = _settings(config)
+    tz = settings.timezone
+    query = Query(
+        user=user,
+        service=service,
+        event=event,
+        since=parse_bound(since, tz, end=False, option="--from") if since else None,
+        until=parse_bound(until, tz, end=True, option="--to") if until else None,
+    )
+    out = sys.stdout.buffer
+    count = 0
+    for raw, found in search_lines(_segments(audit_log, settings), query):
+        out.write(raw + b"\n" if as_json else (human_line(found) + "\n").encode("utf-8"))
+        count += 1
+    out.flush()
+    if not as_json:
+        click.echo(f"{count} event{'s' if count != 1 else ''}", err=True)
+
+
+@audit.command()
+@CONFIG_OPTION
+@AUDIT_LOG_OPTION
+@click.option(
+    "--authorisations",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The exemptions list, for those expiring (default: allowlists/authorisations.yaml).",
+)
+@click.option("--month", required=True, help="The month, YYYY-MM (e.g. 2026-11).")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "csv", "html"]),
+    default="text",
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="Write to this file instead of standard output.",
+)
+@_friendly
+def report(
+    config: Path | None,
+    audit_log: Path | None,
+    authorisations: Path | None,
+    month: str,
+    fmt: str,
+    out: Path | None,
+) -> None:
+    """The Practice Manager's monthly summary: exemption use, blocks, exemption changes."""
+    from socialguard.audit import report as audit_report  # noqa: PLC0415
+    from socialguard.audit.search import Query, month_bounds, search  # noqa: PLC0415
+
+    settings = _settings(config)
+    since, until, _first, _last = month_bounds(month, settings.timezone)
+    events = search(_segments(audit_log, settings), Query(since=since, until=until))
+    built = audit_report.build_report(
+        events, month, settings.timezone, _exemptions(config, authorisations)
+    )
+    renderers: dict[str, Callable[[Any], str]] = {
+        "text": audit_report.render_text,
+        "csv": audit_report.render_csv,
+        "html": lambda r: audit_report.render_html(r, settings.practice.name),
+    }
+    text = renderers[fmt](built)
+    if out is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as error:
+        fail(f"{out}: cannot write the report: {error.strerror} — check the path")
+    click.echo(f"report for {month} written to {out}", err=True)
+
+
+def _exemptions(config: Path | None, authorisations: Path | None) -> tuple[Any, ...]:
+    """The current list's exemptions, or none (with a warning) if it does not load."""
+    from socialguard.files.policy_files import PolicyPaths, load_policy  # noqa: PLC0415
+
+    try:
+        return load_policy(PolicyPaths(config, authorisations)).authorisations.exemptions
+    except ConfigError as error:
+        click.echo(
+            "warning: the exemptions list did not load, so exemptions expiring are not listed:",
+            err=True,
+        )
+        for problem in error.problems:
+            click.echo(f"  {problem}", err=True)
+        return ()

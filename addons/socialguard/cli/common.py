@@ -1,0 +1,53 @@
+"""What every `socialguard` command shares: how it refuses (one line naming the trouble, the
+problems under it with their file and line, exit 1 — never a traceback) and its --config."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from socialguard.core.policy import Policy
+from socialguard.core.problems import ConfigError
+from socialguard.files.policy_files import PolicyPaths, load_policy
+
+DEFAULT_CONFIG_HELP = (
+    "IT's settings (default: config/policy.yaml if present, else the embedded defaults)."
+)
+
+
+def fail(message: str, problems: Iterable[object] = ()) -> NoReturn:
+    click.echo(f"socialguard: {message}", err=True)
+    for problem in problems:
+        click.echo(f"  {problem}", err=True)
+    sys.exit(1)
+
+
+def config_option(help_text: str = DEFAULT_CONFIG_HELP) -> Callable[[Any], Any]:
+    """`--config FILE`, each command saying what it reads policy.yaml for."""
+    return click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help=help_text,
+    )
+
+
+CONFIG_OPTION = config_option()
+AUTHORISATIONS_OPTION = click.option(
+    "--authorisations",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The practice manager's list (default: allowlists/authorisations.yaml).",
+)
+
+
+def load_or_exit(paths: PolicyPaths) -> Policy:
+    try:
+        return load_policy(paths)
+    except ConfigError as error:
+        fail("the policy was not loaded; fix these and try again:", error.problems)

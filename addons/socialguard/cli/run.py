@@ -1,0 +1,128 @@
+"""`socialguard run`: start the proxy. The one command (with `ca`) that loads mitmproxy."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from pathlib import Path
+
+import click
+
+from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, fail, load_or_exit
+from socialguard.core.settings import parse_listen
+from socialguard.files.policy_files import PolicyPaths
+
+
+@click.command()
+@CONFIG_OPTION
+@AUTHORISATIONS_OPTION
+@click.option("--listen", help="HOST:PORT to listen on (default from policy.yaml: 0.0.0.0:8080).")
+@click.option(
+    "--audit-log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Audit log file (default from policy.yaml: var/audit.jsonl).",
+)
+@click.option("--proxyauth", help="Require proxy sign-in: @/path/to/htpasswd, or an LDAP spec.")
+@click.option("--upstream", help="Send allowed traffic through this HTTP proxy (http://host:port).")
+@click.option(
+    "--mode",
+    type=click.Choice(["regular", "transparent"]),
+    default="regular",
+    show_default=True,
+    help="Explicit proxy, or transparently redirected traffic.",
+)
+@click.option(
+    "--confdir",
+    help="Directory of the CA that signs block pages (default from policy.yaml: var/ca).",
+)
+def run(
+    config: Path | None,
+    authorisations: Path | None,
+    listen: str | None,
+    audit_log: Path | None,
+    proxyauth: str | None,
+    upstream: str | None,
+    mode: str,
+    confdir: str | None,
+) -> None:
+    """Start the proxy. An invalid policy stops it before it listens."""
+    paths = PolicyPaths(config, authorisations)
+    policy = load_or_exit(paths)
+    settings = policy.settings
+    try:
+        host, port = (
+            parse_listen(listen) if listen else (settings.listen_host, settings.listen_port)
+        )
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--listen") from None
+    if upstream and not upstream.startswith(("http://", "https://")):
+        raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
+    problem = listen_problem(host, port)
+    if problem:
+        fail(
+            f"cannot listen on {host}:{port}: {problem} — is socialguard (or another proxy) "
+            "already running there? Choose another with --listen HOST:PORT or `listen:` in "
+            "policy.yaml"
+        )
+    from socialguard.audit.log import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
+    from socialguard.proxy.reload import PolicyHolder, record_start  # noqa: PLC0415
+    from socialguard.proxy.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
+
+    audit_path = audit_log or settings.audit_path
+    try:
+        audit = AuditLog(audit_path, console=console_stream(), options=audit_options(settings))
+    except AuditError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(
+            f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
+            "and its permissions"
+        )
+    try:
+        # policy.loaded, and the exemption.* events for what changed while the proxy was stopped
+        record_start(audit, policy, paths, audit_path)
+    except OSError as error:
+        fail(
+            f"cannot write the audit log {audit_path}: {error.strerror or error} — check the "
+            "disk and the file's permissions"
+        )
+    options = ProxyOptions(
+        listen_host=host,
+        listen_port=port,
+        mode=mode,
+        upstream=upstream or settings.upstream,
+        proxyauth=proxyauth or settings.proxyauth,
+        https_block_page=settings.https_block == "page",
+        confdir=confdir,
+    )
+    holder = PolicyHolder(policy)
+    metrics = None
+    if settings.metrics_listen:
+        from socialguard.proxy.metrics import Metrics  # noqa: PLC0415
+
+        metrics = Metrics(holder)
+        try:
+            metrics.serve(settings.metrics_listen)
+        except (OSError, ValueError) as error:
+            fail(
+                f"cannot serve metrics on {settings.metrics_listen}: {error} — set "
+                "metrics.listen in policy.yaml to a free HOST:PORT, or remove it"
+            )
+    click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
+    sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why the proxy could not listen on HOST:PORT, asked before mitmproxy starts: its own
+    message suggests a `--mode` option that socialguard does not have."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as error:
+        return str(error.strerror or error)
+    return None

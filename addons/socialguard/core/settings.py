@@ -1,0 +1,407 @@
+"""IT's settings (`config/policy.yaml`) laid over the embedded defaults, validated as a whole.
+
+Pure: parses already-loaded YAML; `load_settings` is the only file access. Every key is
+optional: a file holding one key overrides just that key of `DEFAULTS`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import re
+import zoneinfo
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from socialguard.core.catalog import CATEGORIES
+from socialguard.core.problems import LocatedDict, Problems
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+DEFAULT_POLICY_PATH = Path("config/policy.yaml")
+DEFAULT_AUTHORISATIONS_PATH = Path("allowlists/authorisations.yaml")
+DEFAULT_AUDIT_PATH = Path("var/audit.jsonl")
+# The CA for HTTPS block pages lives beside the audit log: one place the gateway keeps state, the
+# same for `run` and `ca export` started from the same directory.
+DEFAULT_CA_DIR = Path("var/ca")
+
+# Information sharing (Wikipedia and the like) is catalogued but not enforced by default: it is
+# a reference that clinical and admin staff read for work, not the posting and networking the
+# policy is about. A practice that wants it blocked adds it to `enforced_categories`.
+DEFAULT_ENFORCED = tuple(c for c in CATEGORIES if c != "information-sharing")
+
+DEFAULTS: dict[str, Any] = {
+    "practice": {
+        "name": "the practice",
+        "contact": "the Practice Manager",
+        "policy_url": None,
+        "domains": [],
+    },
+    "listen": "0.0.0.0:8080",
+    "upstream": None,
+    "enforced_categories": list(DEFAULT_ENFORCED),
+    "catalogs": [],
+    "zones": [],
+    "default_zone": "practice",
+    "devices": {},
+    "groups": {},
+    "email_domains": [],
+    "signup_guard": {"hosts": []},
+    "https_block": "refuse",
+    "ca_dir": str(DEFAULT_CA_DIR),
+    "audit": {
+        "path": str(DEFAULT_AUDIT_PATH),
+        "retention_days": 396,
+        "record_paths": False,
+        "hmac_key_file": None,
+        # The proxy records from one thread (mitmproxy's event loop), one event at a time, so
+        # group commit has nothing to gather there: it costs what fsync per event costs. It
+        # helps only callers that record from several threads at once.
+        "durability": "group",
+        # Each recorded event waits this long before its sync, and the proxy (one event loop)
+        # waits with it: every connection stalls. Keep 0 on the gateway.
+        "group_commit_ms": 0,
+        "rotate": "daily",
+        "rotate_size_mb": 64,
+    },
+    "identity": {"proxyauth": None},
+    "metrics": {"listen": None},
+    "timezone": "Europe/London",
+    "exemptions": {"max_days": 366},
+}
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakWindow:
+    """Days of the week (0 = Monday) and a local time range when personal use is allowed."""
+
+    days: frozenset[int]
+    start: dt.time
+    end: dt.time
+
+    def is_open(self, local: dt.datetime) -> bool:
+        return local.weekday() in self.days and self.start <= local.time() < self.end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Zone:
+    """A network zone by subnet (e.g. staff, byod, guest) and its rest-break windows."""
+
+    name: str
+    networks: tuple[IPNetwork, ...]
+    break_windows: tuple[BreakWindow, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Practice:
+    """Who the practice is and how staff ask for an exemption: shown on the block page."""
+
+    name: str
+    contact: str
+    policy_url: str | None
+    domains: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything IT sets in policy.yaml, validated."""
+
+    practice: Practice
+    listen_host: str
+    listen_port: int
+    upstream: str | None
+    enforced_categories: frozenset[str]
+    catalogs: tuple[Path, ...]
+    zones: tuple[Zone, ...]
+    default_zone: str
+    devices_by_ip: dict[str, str]
+    groups_by_user: dict[str, frozenset[str]]
+    groups: frozenset[str]
+    email_domains: tuple[str, ...]
+    signup_hosts: tuple[str, ...]
+    https_block: str
+    ca_dir: Path
+    audit_path: Path
+    audit_retention_days: int
+    audit_record_paths: bool
+    audit_hmac_key_file: Path | None
+    audit_durability: str
+    audit_group_commit_ms: float
+    audit_rotate: str
+    audit_rotate_size_mb: int
+    proxyauth: str | None
+    metrics_listen: str | None
+    timezone: zoneinfo.ZoneInfo
+    max_exemption_days: int
+
+    @property
+    def device_names(self) -> frozenset[str]:
+        return frozenset(self.devices_by_ip.values())
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (or `[v6]:PORT`) → (host, port); raises ValueError with a plain reason."""
+    host, sep, port = str(value).rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not HOST:PORT (for example 0.0.0.0:8080)")
+    return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a gateway listens on all
+
+
+def _merge(defaults: dict[str, Any], data: LocatedDict) -> dict[str, Any]:
+    merged = dict(defaults)
+    for key, value in data.items():
+        if isinstance(defaults.get(key), dict) and isinstance(value, dict):
+            merged[key] = {**defaults[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _str_list(value: Any, where: str, line: int, problems: Problems) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        problems.add(line, f"{where}: must be a list of names, e.g. [a, b]")
+        return ()
+    return tuple(value)
+
+
+def _break_windows(value: Any, where: str, line: int, problems: Problems) -> list[BreakWindow]:
+    windows = []
+    for i, item in enumerate(value or []):
+        if not isinstance(item, dict):
+            problems.add(line, f"{where}[{i}]: write {{days: mon-fri, from: '12:30', to: '13:30'}}")
+            continue
+        raw_days = item.get("days", "mon-fri")
+        if isinstance(raw_days, list):
+            raw_days = ",".join(str(d) for d in raw_days)
+        days = _parse_days(str(raw_days).lower())
+        start = _TIME.fullmatch(str(item.get("from", "")))
+        end = _TIME.fullmatch(str(item.get("to", "")))
+        if days is None or start is None or end is None:
+            problems.add(
+                getattr(item, "line", line),
+                f"{where}[{i}]: days like mon-fri or [mon, wed] and times like '12:30' "
+                "(quote them: YAML reads 12:30 as a number)",
+            )
+            continue
+        start_t = dt.time(int(start[1]), int(start[2]))
+        end_t = dt.time(int(end[1]), int(end[2]))
+        if end_t <= start_t:
+            problems.add(getattr(item, "line", line), f"{where}[{i}]: 'to' must be after 'from'")
+            continue
+        windows.append(BreakWindow(days=days, start=start_t, end=end_t))
+    return windows
+
+
+def _parse_days(text: str) -> frozenset[int] | None:
+    days: set[int] = set()
+    for part in text.strip("[]").replace(" ", "").split(","):
+        first, _, last = part.partition("-")
+        if first not in _WEEKDAYS or (last and last not in _WEEKDAYS):
+            return None
+        a = _WEEKDAYS.index(first)
+        b = _WEEKDAYS.index(last) if last else a
+        days.update(range(a, b + 1) if a <= b else [*range(a, 7), *range(b + 1)])
+    return frozenset(days)
+
+
+def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
+    if not isinstance(value, list):
+        problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
+        return ()
+    zones = []
+    for i, item in enumerate(value):
+        item_line = getattr(item, "line", line)
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            problems.add(item_line, f"zones[{i}]: needs a name and a list of subnets")
+            continue
+        networks = []
+        for subnet in item.get("subnets") or []:
+            try:
+                networks.append(ipaddress.ip_network(str(subnet), strict=False))
+            except ValueError:
+                problems.add(item_line, f"zones[{i}].subnets: {subnet!r} is not a subnet")
+        windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
+        zones.append(
+            Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
+        )
+    return tuple(zones)
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> dict[str, Any]:
+    """The audit section, checked key by key; a bad value is reported and its default kept."""
+    defaults: dict[str, Any] = DEFAULTS["audit"]
+    audit = dict(value)
+    where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+    for key in value:
+        if key not in defaults:
+            problems.add(
+                where(key), f"audit.{key}: unknown key (known: {', '.join(sorted(defaults))})"
+            )
+
+    def bad(key: str, message: str) -> None:
+        problems.add(where(key), f"audit.{key}: {message}")
+        audit[key] = defaults[key]
+
+    if not isinstance(audit["path"], str) or not audit["path"]:
+        bad("path", "must be a file path, e.g. var/audit.jsonl")
+    if not _whole(audit["retention_days"], 1, 36500):
+        bad("retention_days", "must be a whole number of days, e.g. 396 (13 months)")
+    if not isinstance(audit["record_paths"], bool):
+        bad("record_paths", "must be true or false (false keeps URL paths out of the log)")
+    key_file = audit["hmac_key_file"]
+    if key_file is not None and (not isinstance(key_file, str) or not key_file):
+        bad(
+            "hmac_key_file",
+            "must be the path of a file holding the key, e.g. /etc/socialguard/audit.key",
+        )
+    audit["hmac_key_file"] = Path(audit["hmac_key_file"]) if audit["hmac_key_file"] else None
+    if audit["durability"] not in ("fsync", "group"):
+        bad("durability", "must be 'fsync' (each event synced alone) or 'group' (group commit)")
+    ms = audit["group_commit_ms"]
+    if isinstance(ms, bool) or not isinstance(ms, int | float) or not 0 <= ms <= 20:
+        bad(
+            "group_commit_ms",
+            "must be a number of milliseconds from 0 to 20; 0 (the default) is best: any "
+            "wait holds up the whole proxy",
+        )
+    if audit["rotate"] == "never":
+        # One file forever: retention deletes whole rotated files, so it would delete nothing.
+        bad(
+            "rotate",
+            f"'never' keeps every event in one file, so retention "
+            f"(audit.retention_days: {audit['retention_days']}) could never delete old events "
+            "— write 'rotate: daily' (the default) or 'rotate: size' with rotate_size_mb",
+        )
+    elif audit["rotate"] not in ("daily", "size"):
+        bad("rotate", "must be 'daily' or 'size' (see rotate_size_mb)")
+    if not _whole(audit["rotate_size_mb"], 1, 100_000):
+        bad("rotate_size_mb", "must be a whole number of megabytes, e.g. 64")
+    return audit
+
+
+def parse_settings(data: Any, source: str) -> Settings:
+    """Validate policy.yaml's data (None for an absent or empty file) over the defaults."""
+    problems = Problems(source)
+    if data is None:
+        data = LocatedDict()
+        data.key_lines = {}
+    if not isinstance(data, LocatedDict):
+        problems.add(1, "policy.yaml must be a mapping of settings (key: value)")
+        problems.raise_if_any()
+    for key in data:
+        if key not in DEFAULTS:
+            problems.add(data.line_of(key), f"unknown setting {key!r} — see config/policy.yaml")
+    merged = _merge(DEFAULTS, data)
+    line = data.line_of
+    for key, default in DEFAULTS.items():
+        if default and isinstance(default, dict) and not isinstance(merged[key], dict):
+            example = next(iter(default))
+            problems.add(line(key), f"{key}: must be a mapping, e.g. {key}: {{{example}: ...}}")
+            merged[key] = default
+
+    try:
+        listen_host, listen_port = parse_listen(merged["listen"])
+    except ValueError as error:
+        problems.add(line("listen"), f"listen: {error}")
+        listen_host, listen_port = "0.0.0.0", 8080  # noqa: S104
+    enforced = _str_list(
+        merged["enforced_categories"], "enforced_categories", line("enforced_categories"), problems
+    )
+    for category in enforced:
+        if category not in CATEGORIES:
+            problems.add(
+                line("enforced_categories"),
+                f"enforced_categories: unknown category {category!r} "
+                f"(known: {', '.join(CATEGORIES)})",
+            )
+    devices_by_ip: dict[str, str] = {}
+    devices = merged["devices"] or {}
+    if not isinstance(devices, dict):
+        problems.add(line("devices"), "devices: must map a device name to its IP address")
+        devices = {}
+    for name, address in devices.items():
+        try:
+            ip = ipaddress.ip_address(str(address))
+            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+                ip = ip.ipv4_mapped
+            devices_by_ip[str(ip)] = str(name)
+        except ValueError:
+            problems.add(line("devices"), f"devices.{name}: {address!r} is not an IP address")
+    groups_by_user: dict[str, set[str]] = {}
+    groups = merged["groups"] or {}
+    if not isinstance(groups, dict):
+        problems.add(line("groups"), "groups: must map a group name to a list of user names")
+        groups = {}
+    for group, members in groups.items():
+        for user in _str_list(members, f"groups.{group}", line("groups"), problems):
+            groups_by_user.setdefault(user, set()).add(str(group))
+    https_block = str(merged["https_block"])
+    if https_block not in ("refuse", "page"):
+        problems.add(line("https_block"), "https_block: must be 'refuse' or 'page'")
+    try:
+        timezone = zoneinfo.ZoneInfo(str(merged["timezone"]))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        problems.add(line("timezone"), f"timezone: unknown zone {merged['timezone']!r}")
+        timezone = zoneinfo.ZoneInfo("Europe/London")
+    audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
+    practice = merged["practice"]
+    max_days = merged["exemptions"].get("max_days")
+    if not isinstance(max_days, int) or max_days < 1:
+        problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
+        max_days = 366
+    settings = Settings(
+        practice=Practice(
+            name=str(practice.get("name")),
+            contact=str(practice.get("contact")),
+            policy_url=practice.get("policy_url"),
+            domains=_str_list(
+                practice.get("domains"), "practice.domains", line("practice"), problems
+            ),
+        ),
+        listen_host=listen_host,
+        listen_port=listen_port,
+        upstream=merged["upstream"],
+        enforced_categories=frozenset(enforced),
+        catalogs=tuple(
+            Path(p) for p in _str_list(merged["catalogs"], "catalogs", line("catalogs"), problems)
+        ),
+        zones=_zones(merged["zones"], line("zones"), problems),
+        default_zone=str(merged["default_zone"]),
+        devices_by_ip=devices_by_ip,
+        groups_by_user={u: frozenset(g) for u, g in groups_by_user.items()},
+        groups=frozenset(str(g) for g in groups),
+        email_domains=_str_list(
+            merged["email_domains"], "email_domains", line("email_domains"), problems
+        ),
+        signup_hosts=_str_list(
+            merged["signup_guard"].get("hosts"),
+            "signup_guard.hosts",
+            line("signup_guard"),
+            problems,
+        ),
+        https_block=https_block,
+        ca_dir=Path(str(merged["ca_dir"])),
+        audit_path=Path(str(audit["path"])),
+        audit_retention_days=audit["retention_days"],
+        audit_record_paths=audit["record_paths"],
+        audit_hmac_key_file=audit["hmac_key_file"],
+        audit_durability=audit["durability"],
+        audit_group_commit_ms=audit["group_commit_ms"],
+        audit_rotate=audit["rotate"],
+        audit_rotate_size_mb=audit["rotate_size_mb"],
+        proxyauth=merged["identity"].get("proxyauth"),
+        metrics_listen=merged["metrics"].get("listen"),
+        timezone=timezone,
+        max_exemption_days=max_days,
+    )
+    problems.raise_if_any()
+    return settings

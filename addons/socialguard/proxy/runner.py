@@ -1,0 +1,103 @@
+"""Start mitmproxy with socialguard in the right place of its addon chain.
+
+mitmproxy's own `-s` loading has traps (the addon runs after nothing, options given twice drop
+it silently); building the master here puts the enforcer after proxy authentication and
+before NextLayer, where `next_layer` decisions still count.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+
+from mitmproxy import addons, master, options
+from mitmproxy.addons import errorcheck, next_layer, proxyauth
+
+from socialguard.audit.log import AuditLog
+from socialguard.files.policy_files import PolicyPaths
+from socialguard.proxy.ca import ensure_ca
+from socialguard.proxy.enforcer import Enforcer
+from socialguard.proxy.metrics import Metrics
+from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
+from socialguard.proxy.signin import CachingProxyAuth
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProxyOptions:
+    """How mitmproxy itself is set up (the policy decides what it lets through)."""
+
+    listen_host: str
+    listen_port: int
+    mode: str = "regular"
+    upstream: str | None = None
+    proxyauth: str | None = None
+    https_block_page: bool = False
+    confdir: str | None = None
+
+
+def addon_chain(enforcer: object) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth cached and the enforcer before NextLayer."""
+    chain: list[object] = []
+    for addon in addons.default_addons():
+        if isinstance(addon, proxyauth.ProxyAuth):
+            chain.append(CachingProxyAuth())
+            continue
+        if isinstance(addon, next_layer.NextLayer):
+            chain.append(enforcer)
+        chain.append(addon)
+    return chain
+
+
+def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
+    mode = f"upstream:{opts.upstream}" if opts.upstream else opts.mode
+    values: dict[str, object] = {
+        "listen_host": opts.listen_host,
+        "listen_port": opts.listen_port,
+        "mode": [mode],
+        "termlog_verbosity": "warn",  # no dumper addon either: URLs never reach the console
+        "proxyauth": opts.proxyauth,
+        # Eager connects to a blocked site at CONNECT time, before a page could be shown.
+        "connection_strategy": "lazy" if opts.https_block_page else "eager",
+    }
+    if opts.confdir:
+        values["confdir"] = opts.confdir
+    return values
+
+
+async def serve(
+    opts: ProxyOptions,
+    holder: PolicyHolder,
+    audit: AuditLog,
+    paths: PolicyPaths,
+    metrics: Metrics | None = None,
+) -> int:
+    """Run the proxy, following the policy files, until SIGINT/SIGTERM; returns the exit code."""
+    logging.getLogger().setLevel(logging.INFO)
+    for noisy in ("hpack", "asyncio", "passlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    mitm = master.Master(options.Options(), with_termlog=True)
+    enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
+    mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
+    # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
+    # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
+    confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
+    mitm.options.update(**mitmproxy_options(dataclasses.replace(opts, confdir=str(confdir))))
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, mitm.shutdown)
+    # A changed file is taken within about a second; the swap never touches open connections.
+    on_result = (lambda ok: metrics.reloaded(ok=ok)) if metrics is not None else None
+    watcher = PolicyWatcher(paths, holder, audit, on_result=on_result)
+    watching = asyncio.create_task(watcher.watch(), name="socialguard-policy-watcher")
+    try:
+        await mitm.run()
+    finally:
+        watching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watching
+    return 0

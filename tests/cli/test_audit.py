@@ -1,0 +1,237 @@
+"""`socialguard audit verify|search|report` through click's runner: output, exit codes, and
+bad input as a message (file, fix) with exit 1, never a traceback."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gzip
+import io
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from socialguard.audit.log import AuditLog, AuditOptions, load_hmac_key
+from socialguard.cli.app import main
+
+T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
+
+
+def write(path: Path, count: int, key: bytes | None = None) -> None:
+    now = [T0]
+    numbers = itertools.count(1)
+    log = AuditLog(
+        path,
+        clock=lambda: now[0],
+        new_id=lambda: f"SG-C{next(numbers):07d}",
+        options=AuditOptions(hmac_key=key),
+    )
+    for n in range(count):
+        now[0] = T0 + dt.timedelta(hours=n)
+        user = "j.smith" if n % 2 else "k.jones"
+        log.record("access.blocked", {"user": user, "service": "facebook", "host": "fb.com"})
+    log.close()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A practice folder with var/audit.jsonl, so the defaults find the log."""
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "var" / "audit.jsonl", 6)
+    return tmp_path
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, ["audit", *args], catch_exceptions=False)
+
+
+def test_verify_default_log_ok(home: Path) -> None:
+    """With no path, verify reads the log policy.yaml names and says OK with count and span."""
+    result = run("verify")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK: 6 events in 1 file, 2026-11-24T09:00:00.000Z to ")
+    assert "the chain holds" in result.output
+
+
+def test_verify_broken_log_exits_1_naming_the_line(home: Path) -> None:
+    """A deleted line: exit 1, the file and line, and the kind of break."""
+    path = home / "var" / "audit.jsonl"
+    lines = path.read_bytes().split(b"\n")
+    del lines[2]
+    path.write_bytes(b"\n".join(lines))
+    result = run("verify", str(path))
+    assert result.exit_code == 1
+    assert "audit.jsonl:3: removed: 1 line (seq 3) removed" in result.output
+
+
+def test_verify_json(home: Path) -> None:
+    """--json gives one object a script can read."""
+    result = run("verify", "--json")
+    verdict = json.loads(result.output)
+    assert verdict["ok"] is True
+    assert verdict["events"] == 6
+    assert verdict["problem"] is None
+
+
+def test_verify_uses_the_key_from_policy_yaml(home: Path) -> None:
+    """audit.hmac_key_file in policy.yaml is used; a forged HMAC then fails."""
+    key_file = home / "audit.key"
+    key_file.write_text("a-key-of-sufficient-length-0123456789\n")
+    (home / "config").mkdir()
+    (home / "config" / "policy.yaml").write_text(f"audit:\n  hmac_key_file: {key_file}\n")
+    keyed = home / "keyed.jsonl"
+    write(keyed, 3, key=load_hmac_key(key_file))
+    assert run("verify", str(keyed)).exit_code == 0
+    assert "HMAC checked" in run("verify", str(keyed)).output
+    data = keyed.read_bytes().replace(b"k.jones", b"k.jonas", 1)
+    keyed.write_bytes(data)
+    result = run("verify", str(keyed))
+    assert result.exit_code == 1
+    assert "keyed.jsonl:1: forged" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["verify", "nope.jsonl"], "nope.jsonl: no such file"),
+        (["verify", "--key-file", "missing.key"], "missing.key: the audit HMAC key file does not"),
+        (["report", "--month", "November"], "--month 'November': write the month as YYYY-MM"),
+        (["search", "--from", "last week"], "--from 'last week': write a date like 2026-11-24"),
+        (["search", "--audit-log", "elsewhere/a.jsonl"], "elsewhere/a.jsonl: no audit log here"),
+    ],
+)
+def test_bad_input_is_a_message_and_exit_1(home: Path, args: list[str], words: str) -> None:
+    """Bad paths, keys, months and dates: one message with the fix, exit 1, no traceback."""
+    result = CliRunner().invoke(main, ["audit", *args])
+    assert result.exit_code == 1, result.output
+    assert words in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_corrupt_gzip_is_a_message(home: Path) -> None:
+    """A damaged rotated file is named, with what to do."""
+    (home / "var" / "audit.2026-11-23.jsonl.gz").write_bytes(gzip.compress(b"x\n")[:-6])
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "audit.2026-11-23.jsonl.gz: the compressed file is damaged" in result.output
+    assert "restore it from backup" in result.output
+
+
+def test_bad_policy_yaml_is_a_message(home: Path) -> None:
+    """An invalid audit section stops the command with the file, line and fix."""
+    (home / "bad.yaml").write_text("audit:\n  rotate: weekly\n")
+    result = CliRunner().invoke(main, ["audit", "verify", "--config", "bad.yaml"])
+    assert result.exit_code == 1
+    assert "bad.yaml:2: audit.rotate: must be 'daily'" in result.output
+
+
+def test_search_text_and_json(home: Path) -> None:
+    """search prints matching events oldest first; --json prints the stored lines."""
+    result = run("search", "--user", "j.smith")
+    assert result.exit_code == 0
+    lines = [ln for ln in result.output.splitlines() if "access.blocked" in ln]
+    assert len(lines) == 3
+    assert all("user=j.smith" in ln for ln in lines)
+    stored = (home / "var" / "audit.jsonl").read_text().splitlines()
+    as_json = run("search", "--user", "j.smith", "--json").output.splitlines()
+    assert as_json == [ln for ln in stored if '"user":"j.smith"' in ln]
+
+
+def test_search_by_time(home: Path) -> None:
+    """--from and --to select by time, in the practice's time zone."""
+    result = run("search", "--from", "2026-11-24T10:00", "--to", "2026-11-24T11:30", "--json")
+    hours = [json.loads(ln)["ts"][11:13] for ln in result.output.splitlines()]
+    assert hours == ["10", "11"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "csv", "html"])
+def test_report_formats_to_a_file(home: Path, fmt: str) -> None:
+    """report --format F --out FILE writes the month's summary there."""
+    out = home / f"november.{fmt}"
+    result = run("report", "--month", "2026-11", "--format", fmt, "--out", str(out))
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert {r["service"]: r["count"] for r in rows if r["section"] == "total"}["blocks"] == "6"
+    elif fmt == "html":
+        assert "<svg" in text
+        assert "November 2026" in text
+    else:
+        assert "Blocked attempts:            6" in text
+
+
+def test_report_of_an_empty_month(home: Path) -> None:
+    """A month with no events reports zeros rather than failing."""
+    result = run("report", "--month", "2026-01")
+    assert result.exit_code == 0
+    assert "Blocked attempts:            0" in result.output
+
+
+def test_verify_expect_head(home: Path) -> None:
+    """The head verify prints is what --expect-head takes; once the last lines are removed
+    the log still chains, but that head is missing: exit 1, kind head_missing."""
+    path = home / "var" / "audit.jsonl"
+    head = run("verify").output.rsplit("Head ", 1)[1].strip()
+    result = run("verify", "--expect-head", head.upper())
+    assert result.exit_code == 0, result.output
+    assert "still holds the head given" in result.output
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:-2]))
+    assert run("verify").exit_code == 0
+    result = run("verify", "--expect-head", head)
+    assert result.exit_code == 1
+    assert "audit.jsonl:4: head_missing:" in result.output
+    bad = CliRunner().invoke(main, ["audit", "verify", "--expect-head", "abc"])
+    assert bad.exit_code == 1
+    assert "--expect-head 'abc': give the 64 hex digits" in bad.output
+
+
+def test_verify_without_the_key_file_says_get_the_original(home: Path) -> None:
+    """A missing key file when verifying: never advise making a new key (every signed line
+    would then look forged); say get the original, or check the chain only with --no-key."""
+    (home / "config").mkdir()
+    (home / "config" / "policy.yaml").write_text(f"audit:\n  hmac_key_file: {home}/gone.key\n")
+    result = CliRunner().invoke(main, ["audit", "verify"])
+    assert result.exit_code == 1
+    assert "gone.key: the audit HMAC key file does not exist" in result.output
+    assert "get the original key" in result.output
+    assert "--no-key" in result.output
+    assert "head -c 32" not in result.output
+    result = run("verify", "--no-key")
+    assert result.exit_code == 0, result.output
+    assert "HMAC checked" not in result.output
+    both = CliRunner().invoke(main, ["audit", "verify", "--no-key", "--key-file", "k"])
+    assert both.exit_code == 1
+    assert "give one or the other" in both.output
+
+
+def test_verify_a_folder_of_only_gzipped_files(home: Path) -> None:
+    """An archive folder holding only rotated, gzipped files verifies."""
+    archive = home / "archive"
+    archive.mkdir()
+    log = home / "var" / "audit.jsonl"
+    (archive / "audit.2026-11-24.jsonl.gz").write_bytes(gzip.compress(log.read_bytes()))
+    result = run("verify", str(archive))
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("OK: 6 events in 1 file")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["report", "--month", "9999-12"], "--month '9999-12': out of range"),
+        (["search", "--to", "9999-12-31"], "--to '9999-12-31': out of range"),
+    ],
+)
+def test_dates_past_the_calendar_exit_1_without_a_traceback(
+    home: Path, args: list[str], words: str
+) -> None:
+    """The end of year 9999 is past Python's calendar: a message and exit 1."""
+    result = CliRunner().invoke(main, ["audit", *args])
+    assert result.exit_code == 1, result.output
+    assert words in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
