@@ -3,7 +3,6 @@ problems under it with their file and line, exit 1 — never a traceback) and it
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -19,11 +18,26 @@ DEFAULT_CONFIG_HELP = (
 )
 
 
+class Refusal(click.ClickException):
+    """A command's refusal: one line naming the trouble, the problems under it, exit 1.
+
+    Raised anywhere under a command; click prints it (no traceback) and exits with its code.
+    """
+
+    exit_code = 1
+
+    def __init__(self, message: str, problems: Iterable[object] = ()) -> None:
+        super().__init__(message)
+        self.problems = tuple(problems)
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"socialguard: {self.message}", err=True)
+        for problem in self.problems:
+            click.echo(f"  {problem}", err=True)
+
+
 def fail(message: str, problems: Iterable[object] = ()) -> NoReturn:
-    click.echo(f"socialguard: {message}", err=True)
-    for problem in problems:
-        click.echo(f"  {problem}", err=True)
-    sys.exit(1)
+    raise Refusal(message, problems)
 
 
 def config_option(help_text: str = DEFAULT_CONFIG_HELP) -> Callable[[Any], Any]:
