@@ -15,9 +15,9 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, load_or_exit
+from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, fail, load_or_exit
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
-from socialguard.files.policy_files import PolicyPaths
+from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -129,10 +129,15 @@ def _describe(decision: Decision, *, as_json: bool) -> str:
 def validate(config: Path | None, authorisations: Path | None) -> None:
     """Check the policy files; exit 0 when valid, 1 with every problem listed."""
     paths = PolicyPaths(config, authorisations)
+    if paths.config_path() is None:
+        fail(
+            f"no policy file to check: none was found ({SEARCH_ORDER}) — name one with "
+            "--config FILE, or run from the checkout that holds config/policy.yaml"
+        )
     policy = load_or_exit(paths)
     for warning in policy.authorisations.warnings:
         click.echo(f"warning: {warning}", err=True)
-    files = ", ".join(str(p) for p in paths.watched()) or "embedded defaults"
+    files = ", ".join(str(p) for p in paths.watched(policy.settings))
     click.echo(
         f"valid: {files} — {len(policy.catalog.services)} services, "
         f"{len(policy.authorisations.exemptions)} exemptions, policy {policy.digest}"
@@ -143,7 +148,12 @@ from socialguard.cli.audit import audit  # noqa: E402
 from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
 from socialguard.cli.exemptions import exemptions  # noqa: E402
+from socialguard.cli.pac import pac  # noqa: E402
 from socialguard.cli.run import run  # noqa: E402
+from socialguard.cli.status import status  # noqa: E402
+from socialguard.cli.users import users  # noqa: E402
 
 for _group in (audit, ca, catalog, exemptions, run):
     main.add_command(_group)
+for _command in (pac, status, users):
+    main.add_command(_command)

@@ -77,7 +77,7 @@ def _context(config: Path | None, authorisations: Path | None) -> Context:
         catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
     except ConfigError as error:
         fail("the policy settings could not be loaded; fix these and try again:", error.problems)
-    return Context(authorisations or DEFAULT_AUTHORISATIONS_PATH, settings, catalog)
+    return Context(authorisations or settings.authorisations_path, settings, catalog)
 
 
 def _load(context: Context) -> Authorisations:
@@ -347,7 +347,8 @@ AUTHORISATIONS = click.option(
     "--authorisations",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help=f"The list to read or change (default: {DEFAULT_AUTHORISATIONS_PATH}, as for run).",
+    help="The list to read or change (default: policy.yaml's `authorisations:`, else "
+    f"{DEFAULT_AUTHORISATIONS_PATH} beside the checkout's config/, as for run).",
 )
 UNTIL = click.option(
     "--until", help="Last day (2027-10-31), a time today (17:00), or '2027-10-31 17:00'."

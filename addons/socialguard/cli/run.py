@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, fail, load_or_exit
+from socialguard.core.policy import Policy
 from socialguard.core.settings import parse_listen
-from socialguard.files.policy_files import PolicyPaths
+from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
 
 
 @click.command()
@@ -36,6 +37,13 @@ from socialguard.files.policy_files import PolicyPaths
     "--confdir",
     help="Directory of the CA that signs block pages (default from policy.yaml: var/ca).",
 )
+@click.option(
+    "--console",
+    type=click.Choice(["counts", "full"]),
+    default=None,
+    help="What the console (the journal under systemd) shows: counts and errors only, or full "
+    "lines with names, addresses and hosts for debugging (default from policy.yaml: counts).",
+)
 def run(
     config: Path | None,
     authorisations: Path | None,
@@ -45,9 +53,15 @@ def run(
     upstream: str | None,
     mode: str,
     confdir: str | None,
+    console: str | None,
 ) -> None:
-    """Start the proxy. An invalid policy stops it before it listens."""
-    paths = PolicyPaths(config, authorisations)
+    """Start the proxy. An invalid policy stops it before it listens.
+
+    It says on standard error which files it uses: the policy file (found by --config, then
+    $SOCIALGUARD_CONFIG, then config/policy.yaml here, then /etc/socialguard/policy.yaml), the
+    authorisation list, the audit log and the CA. SIGHUP re-reads every file at once.
+    """
+    paths = PolicyPaths(config, authorisations).fixed()
     policy = load_or_exit(paths)
     settings = policy.settings
     try:
@@ -70,8 +84,15 @@ def run(
     from socialguard.proxy.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
 
     audit_path = audit_log or settings.audit_path
+    ca_dir = Path(confdir) if confdir else settings.ca_dir
+    announce_files(paths, policy, audit_path, ca_dir)
     try:
-        audit = AuditLog(audit_path, console=console_stream(), options=audit_options(settings))
+        audit = AuditLog(
+            audit_path,
+            console=console_stream(),
+            options=audit_options(settings),
+            console_mode=console or settings.console,
+        )
     except AuditError as error:
         fail(str(error))
     except OSError as error:
@@ -94,7 +115,7 @@ def run(
         upstream=upstream or settings.upstream,
         proxyauth=proxyauth or settings.proxyauth,
         https_block_page=settings.https_block == "page",
-        confdir=confdir,
+        confdir=str(ca_dir),
     )
     holder = PolicyHolder(policy)
     metrics = None
@@ -103,7 +124,7 @@ def run(
 
         metrics = Metrics(holder)
         try:
-            metrics.serve(settings.metrics_listen)
+            metrics.serve(settings.metrics_listen, health=audit.health)
         except (OSError, ValueError) as error:
             fail(
                 f"cannot serve metrics on {settings.metrics_listen}: {error} — set "
@@ -111,6 +132,57 @@ def run(
             )
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
     sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
+
+
+def announce_files(paths: PolicyPaths, policy: Policy, audit_path: Path, ca_dir: Path) -> None:
+    """Say which files this proxy uses; loudly when it is about to make state where nobody
+    configured it (no policy file at all) or to make a new CA or audit log."""
+    from socialguard.audit.files import log_segments  # noqa: PLC0415
+    from socialguard.proxy.ca import KEY_FILE  # noqa: PLC0415
+
+    settings = policy.settings
+    config = paths.config_path()
+    listed = paths.authorisations_path(settings)
+
+    def say(text: str) -> None:
+        click.echo(f"socialguard: {text}", err=True)
+
+    if config is None:
+        say(
+            f"WARNING: no policy file was found ({SEARCH_ORDER}). Running on the embedded "
+            f"defaults with every file relative to the current directory {Path.cwd()}: audit log "
+            f"{audit_path}, CA {ca_dir}. If socialguard is installed on this machine this is "
+            "the wrong place: stop it and start it with --config /etc/socialguard/policy.yaml "
+            "(or set SOCIALGUARD_CONFIG)."
+        )
+    else:
+        say(f"policy {config} (from {paths.found_by()}; {settings.layout.name} layout)")
+    if listed is not None:
+        say(f"authorisations {listed}")
+    else:
+        say(
+            f"authorisations: none — {settings.authorisations_path} does not exist, so no "
+            "exemptions are in force"
+        )
+    if not (ca_dir / KEY_FILE).exists():
+        say(
+            f"WARNING: no CA in {ca_dir}: making a NEW one there. Devices that trust an earlier "
+            "socialguard CA will not trust this one; if this gateway had a CA, stop and point "
+            "ca_dir in policy.yaml (or --confdir) at it."
+        )
+    else:
+        say(f"CA {ca_dir}")
+    try:
+        existing = bool(log_segments(audit_path))
+    except OSError:
+        existing = False
+    if not existing:
+        say(
+            f"WARNING: no audit log at {audit_path}: starting a NEW one there. If this gateway "
+            "already has an audit log, stop and point audit.path in policy.yaml at it."
+        )
+    else:
+        say(f"audit log {audit_path}")
 
 
 def listen_problem(host: str, port: int) -> str | None:
