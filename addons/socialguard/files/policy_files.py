@@ -87,16 +87,18 @@ class PolicyPaths:
 
     config: Path | None = None
     authorisations: Path | None = None
+    origin: str | None = None  # how `config` was found, once fixed()
 
     def config_path(self) -> Path | None:
         return find_config(self.config)[0]
 
     def found_by(self) -> str:
-        return find_config(self.config)[1]
+        return self.origin or find_config(self.config)[1]
 
     def fixed(self) -> PolicyPaths:
         """The same paths with the policy file found now, so a running proxy keeps to it."""
-        return PolicyPaths(self.config_path(), self.authorisations)
+        config, origin = find_config(self.config)
+        return PolicyPaths(config, self.authorisations, origin)
 
     def authorisations_path(self, settings: Settings | None = None) -> Path | None:
         """--authorisations, else policy.yaml's `authorisations:`, else the layout's default
