@@ -72,7 +72,7 @@ MAC_FIELD = ',"mac":"'
 MAC_SUFFIX_LENGTH = len(MAC_FIELD) + 64 + 2
 MIN_KEY_BYTES = 16
 DURABILITIES = ("fsync", "group")
-ROTATIONS = ("daily", "size", "never")
+ROTATIONS = ("daily", "size")
 
 
 def new_event_id() -> str:
@@ -345,7 +345,7 @@ class _ChainedFile:
         return self.today or self._clock().astimezone(dt.UTC).date()
 
     def _maybe_rotate(self, incoming: int) -> None:
-        if self.size == 0 or self.options.rotate == "never":
+        if self.size == 0:
             return
         if self.options.rotate == "daily":
             due = self.day is not None and self._today() != self.day
@@ -434,9 +434,6 @@ class AuditLog:
                 },
             )
         self._housekeep()
-
-    def new_id(self) -> str:
-        return self._new_id()
 
     def _stamp(
         self, _logger: Any, _name: str, event: MutableMapping[str, Any]
