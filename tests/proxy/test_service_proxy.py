@@ -210,6 +210,21 @@ def test_a_user_added_by_users_add_signs_in(run_proxy: Any, tmp_path: Path, inte
     blocked = subprocess.run([*signed_in, "-U", "erin:Str0ng-Passw0rd", "http://www.tiktok.com/"],
                              capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
     assert blocked.stdout == "403"
+    # A user added while it runs can sign in once the proxy has re-read the file (SIGHUP).
+    more = subprocess.run(
+        [*SOCIALGUARD, "users", "add", "frank", "--htpasswd", str(path)],
+        input="Fr4nk-Passw0rd\n", capture_output=True, text=True, timeout=30, check=False,
+    )  # fmt: skip
+    assert more.returncode == 0, more.stderr
+    proxy.process.send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while True:
+        frank = subprocess.run([*signed_in, "-U", "frank:Fr4nk-Passw0rd", url],
+                               capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
+        if frank.stdout == "200" or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert frank.stdout == "200"
     access = [e for e in events(proxy.audit) if e["event"] == "access.blocked"]
     assert access
     assert access[-1]["user"] == "erin"

@@ -15,7 +15,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from mitmproxy import addons, master, options
+from mitmproxy import addons, ctx, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
 from socialguard.audit.log import AuditLog
@@ -105,8 +105,10 @@ async def serve(
     # SIGHUP (systemctl reload): every file read again at once, never a stop.
     reloads: set[asyncio.Task[None]] = set()
 
+    signin = next((a for a in mitm.addons.chain if isinstance(a, CachingProxyAuth)), None)
+
     def hangup() -> None:
-        task = asyncio.create_task(_reload_on_signal(watcher), name="socialguard-sighup")
+        task = asyncio.create_task(_reload_on_signal(watcher, signin), name="socialguard-sighup")
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -121,13 +123,21 @@ async def serve(
     return 0
 
 
-async def _reload_on_signal(watcher: PolicyWatcher) -> None:
-    """RELOADING=1, the files read and taken (or rejected and recorded), then READY=1."""
+async def _reload_on_signal(watcher: PolicyWatcher, signin: CachingProxyAuth | None) -> None:
+    """RELOADING=1, the policy files read and taken (or rejected and recorded) and the sign-in
+    file read again, then READY=1."""
     systemd.reloading()
     try:
         await asyncio.to_thread(watcher.reload_now, "sighup")
     except Exception:
         logger.exception("socialguard: reloading on SIGHUP failed; the last good policy stays")
+    try:
+        if signin is not None and ctx.options.proxyauth:
+            # mitmproxy reads an htpasswd file when the option is configured; a file it
+            # refuses leaves the last good one in force.
+            signin.configure({"proxyauth"})
+    except Exception as error:  # noqa: BLE001 - the proxy goes on with the last good file
+        logger.warning("socialguard: the sign-in file was not read again: %s", error)
     finally:
         systemd.ready("reloaded")
 
