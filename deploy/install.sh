@@ -133,7 +133,8 @@ else
   # The virtualenv was made at $new: its scripts name that path. Point them at the final one,
   # and compile the bytecode as if it had been there (the service cannot write it later; pip
   # itself is left to compile when IT runs it).
-  grep -lIr --null -F "$new" "$new/bin" "$new/pyvenv.cfg" | xargs -0 -r sed -i "s#$new#$venv#g"
+  { grep -lIr --null -F "$new" "$new/bin" "$new/pyvenv.cfg" || true; } \
+    | xargs -0 -r sed -i "s#$new#$venv#g"
   "$new/bin/python" -m compileall -q -j 0 -x '/site-packages/pip/' -s "$new" -p "$venv" \
     "$new/lib" >/dev/null \
     || say "note: some files did not compile; Python compiles them in memory when it needs them"
