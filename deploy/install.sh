@@ -11,7 +11,7 @@
 # requirements.lock pins, checked against its hashes; no test tools), the socialguard user and
 # group, /etc/socialguard (policy.yaml, authorisations.yaml and the nftables templates, each
 # only where absent: an upgrade keeps IT's files), /var/lib/socialguard and /var/log/socialguard
-# (0750), and the systemd unit.
+# (0750), the systemd unit and /usr/local/bin/socialguard (a link to /opt/socialguard/bin).
 # Running it again with the same wheel and lock changes nothing. An upgrade builds the new
 # virtualenv beside the old one and swaps them only once it is complete, so a failed download
 # leaves the running version in place; the service is then restarted if it was running.
@@ -133,7 +133,8 @@ else
   # The virtualenv was made at $new: its scripts name that path. Point them at the final one,
   # and compile the bytecode as if it had been there (the service cannot write it later; pip
   # itself is left to compile when IT runs it).
-  grep -lIr --null -F "$new" "$new/bin" "$new/pyvenv.cfg" | xargs -0 -r sed -i "s#$new#$venv#g"
+  { grep -lIr --null -F "$new" "$new/bin" "$new/pyvenv.cfg" || true; } \
+    | xargs -0 -r sed -i "s#$new#$venv#g"
   "$new/bin/python" -m compileall -q -j 0 -x '/site-packages/pip/' -s "$new" -p "$venv" \
     "$new/lib" >/dev/null \
     || say "note: some files did not compile; Python compiles them in memory when it needs them"
@@ -146,6 +147,16 @@ else
   [ -e "$venv" ] && mv "$venv" "$venv.old"
   mv "$new" "$venv"
   rm -rf "$venv.old"
+fi
+
+# `socialguard` on the PATH for IT (sudo's secure_path has /usr/local/bin), unless that name is
+# already something else.
+link=$root/usr/local/bin/socialguard
+install -d -m 0755 "$root/usr/local/bin"
+if [ ! -e "$link" ] && [ ! -L "$link" ]; then
+  ln -s "$prefix/bin/socialguard" "$link"
+elif [ "$(readlink "$link")" != "$prefix/bin/socialguard" ]; then
+  say "warning: $link is not a link to $prefix/bin/socialguard; left as it is"
 fi
 
 # /etc/socialguard: IT's files. Copied only where absent; the catalogue is the packaged one.
@@ -194,6 +205,10 @@ if [ "$live" = 1 ]; then
     fi
   fi
 fi
-say "done. Check the policy, then start it:"
-say "  /opt/socialguard/bin/socialguard validate --config /etc/socialguard/policy.yaml"
-say "  systemctl enable --now socialguard"
+if [ "$live" = 1 ]; then
+  say "done. Check the policy, then start it (docs/OPERATIONS.md says more):"
+  say "  socialguard validate --config /etc/socialguard/policy.yaml"
+  say "  systemctl enable --now socialguard"
+else
+  say "done: installed into $root"
+fi

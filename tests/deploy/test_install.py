@@ -111,6 +111,7 @@ def test_second_install_changes_nothing(installed: Installed) -> None:
         ("etc/socialguard", "0o750"),
         ("etc/socialguard/policy.yaml", "0o640"),
         ("etc/socialguard/authorisations.yaml", "0o640"),
+        ("etc/socialguard/nftables-drop-quic.nft", "0o640"),
         ("var/lib/socialguard", "0o750"),
         ("var/log/socialguard", "0o750"),
         ("etc/systemd/system/socialguard.service", "0o644"),
@@ -120,6 +121,13 @@ def test_second_install_changes_nothing(installed: Installed) -> None:
 def test_install_lays_out_the_gateway(installed: Installed, path: str, mode: str) -> None:
     """The unit, IT's files, the state and log directories and the program, with tight modes."""
     assert _mode(installed.root / path) == mode
+
+
+def test_install_puts_the_program_on_the_path(installed: Installed) -> None:
+    """/usr/local/bin/socialguard links to the installed program (by its final path)."""
+    link = installed.root / "usr/local/bin/socialguard"
+    assert link.is_symlink()
+    assert os.readlink(link) == f"/{PREFIX}/bin/socialguard"
 
 
 def test_install_copies_the_unit_and_the_checkouts_files(installed: Installed) -> None:
