@@ -46,6 +46,7 @@ from socialguard.audit.files import (
     same_content,
     superseded_copies,
 )
+from socialguard.core.events import Event
 
 __all__ = ["AuditError"]
 
@@ -394,7 +395,7 @@ class AuditLog:
         torn = self._file.torn
         if torn is not None:
             self.record(
-                "audit.torn",
+                Event.AUDIT_TORN,
                 {
                     "torn_bytes": len(torn),
                     "torn_hash": line_hash(torn),
@@ -537,7 +538,7 @@ class AuditLog:
         first_line, last_line_ = expired[0][1][0], expired[-1][1][-1]
         first, last = _parse(first_line), _parse(last_line_)
         event = self.record(
-            "audit.expired",
+            Event.AUDIT_EXPIRED,
             {
                 "files": [s.path.name for s, _ in expired],
                 "events": sum(len(lines) for _, lines in expired),

@@ -10,20 +10,21 @@ never writes to the audit log (two writers would break its hash chain).
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
+from socialguard.audit.files import AuditError, log_segments
+from socialguard.audit.search import find_event
 from socialguard.cli.common import config_option, fail
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.core.catalog import Catalog
+from socialguard.core.events import Event
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -45,7 +46,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LONGEST = dt.timedelta(days=100 * 366)
 _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
 # Events a grant can be made from: a refusal of a catalogued service.
-_BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
+_BLOCK_EVENTS = (Event.ACCESS_BLOCKED,)
 _ANONYMOUS = "anonymous"
 
 
@@ -199,38 +200,6 @@ def label(value: dt.date | dt.datetime) -> str:
 # -- the audit log, for --from-event ------------------------------------------------------
 
 
-def _audit_files(path: Path) -> list[Path]:
-    """The log and its rotated siblings (audit.jsonl.1, audit-2026-11.jsonl.gz, …), newest first."""
-    siblings = [
-        p
-        for p in path.parent.glob(f"{path.stem}*")
-        if p != path and p.is_file() and (path.name in p.name or p.name.startswith(path.stem))
-    ]
-    siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [path, *siblings] if path.is_file() else siblings
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        yield from stream
-
-
-def find_event(audit_path: Path, reference: str) -> dict[str, Any] | None:
-    """The audit event with this reference id, searched in the log and its rotated files."""
-    needle = reference.encode()  # cheap test first: most lines are not the one
-    for path in _audit_files(audit_path):
-        try:
-            for line in _lines(path):
-                if needle in line:
-                    event = json.loads(line)
-                    if isinstance(event, dict) and event.get("id") == reference:
-                        return event
-        except (OSError, ValueError, EOFError):
-            continue  # an unreadable rotated file must not hide the event in another
-    return None
-
-
 def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
     """(who kind, who, service) that an event was blocked for."""
     ref = reference.strip().upper()
@@ -238,7 +207,10 @@ def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
         ref = f"SG-{ref}"
     if not audit_path.exists():
         fail(f"the audit log {audit_path} was not found — give its path with --audit-log")
-    event = find_event(audit_path, ref)
+    try:
+        event = find_event(log_segments(audit_path), ref)
+    except (AuditError, ValueError) as error:
+        fail(f"cannot search the audit log {audit_path}: {error}")
     if event is None:
         fail(
             f"no event {ref} in {audit_path} or its rotated files — check the reference on "
