@@ -27,6 +27,7 @@ class Event(enum.StrEnum):
     EXEMPTION_REMOVED = "exemption.removed"
     AUDIT_EXPIRED = "audit.expired"
     AUDIT_TORN = "audit.torn"
+    AUDIT_EXPORTED = "audit.exported"
 
 
 def event_for(decision: Decision) -> Event:
