@@ -177,6 +177,7 @@ def test_adblock_format() -> None:
         ("# c\ninclude:other\na.example\n", ListFormat.V2FLY),
         ("a.example\nfull:b.a.example\n", ListFormat.V2FLY),
         ("a.example @ads\n", ListFormat.V2FLY),
+        ("".join(f"n{i}.example\n" for i in range(40)) + "full:x.example\n", ListFormat.V2FLY),
         ("", ListFormat.DOMAINS),
     ],
 )

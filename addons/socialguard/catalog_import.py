@@ -102,7 +102,8 @@ class ImportResult:
 
 
 def detect_format(lines: Iterable[str]) -> ListFormat:
-    """Guess the format from the first lines that are not comments."""
+    """Guess the format from the first 200 lines that are not comments. A v2fly file may list
+    plain names for dozens of lines before its first `full:` or `include:`, so all are read."""
     seen = 0
     for raw in lines:
         line = raw.strip()
@@ -116,7 +117,7 @@ def detect_format(lines: Iterable[str]) -> ListFormat:
         if len(line.split()) > 1 and _is_ip(first):
             return ListFormat.HOSTS
         seen += 1
-        if seen >= 20:
+        if seen >= 200:
             break
     return ListFormat.DOMAINS
 
