@@ -22,6 +22,7 @@ lint: $(STAMP_TEST)
 	$(VENV)/bin/ruff check addons tests benchmarks
 	$(VENV)/bin/ruff format --check addons tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks/*.py
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP_TEST)

@@ -46,6 +46,7 @@ from socialguard.audit.files import (
     same_content,
     superseded_copies,
 )
+from socialguard.core.events import Event
 
 __all__ = ["AuditError"]
 
@@ -425,7 +426,7 @@ class AuditLog:
         torn = self._file.torn
         if torn is not None:
             self.record(
-                "audit.torn",
+                Event.AUDIT_TORN,
                 {
                     "torn_bytes": len(torn),
                     "torn_hash": line_hash(torn),
@@ -465,7 +466,7 @@ class AuditLog:
             try:
                 cut = self._file.truncated_to()
                 if cut is not None:
-                    self._logger.info("audit.truncated", **self._truncated_fields(cut))
+                    self._logger.info(Event.AUDIT_TRUNCATED, **self._truncated_fields(cut))
                 self._logger.info(event, **fields)
             except Exception as error:
                 self.last_error = f"writing the audit log failed: {error}"
@@ -602,7 +603,7 @@ class AuditLog:
         first_line, last_line_ = expired[0][1][0], expired[-1][1][-1]
         first, last = _parse(first_line), _parse(last_line_)
         event = self.record(
-            "audit.expired",
+            Event.AUDIT_EXPIRED,
             {
                 "files": [s.path.name for s, _ in expired],
                 "events": sum(len(lines) for _, lines in expired),

@@ -1,7 +1,7 @@
 """The `socialguard` command line. Bad input is a message naming file, line and fix, exit 1;
 wrong usage exits 2 (click's own convention); nothing prints a traceback.
 
-Only `run` imports mitmproxy, so `check` and `validate` start fast.
+Only `run` (and `ca`) load mitmproxy, so `check` and `validate` start fast.
 """
 
 from __future__ import annotations
@@ -15,12 +15,18 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, fail, load_or_exit
+from socialguard.cli.common import (
+    AUTHORISATIONS_OPTION,
+    CONFIG_OPTION,
+    CommandGroup,
+    Refusal,
+    load_or_exit,
+)
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
 from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="socialguard")
 def main() -> None:
     """Enforce the practice's social-media policy on its proxy gateway."""
@@ -130,7 +136,7 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
     """Check the policy files; exit 0 when valid, 1 with every problem listed."""
     paths = PolicyPaths(config, authorisations)
     if paths.config_path() is None:
-        fail(
+        raise Refusal(
             f"no policy file to check: none was found ({SEARCH_ORDER}) — name one with "
             "--config FILE, or run from the checkout that holds config/policy.yaml"
         )
@@ -149,11 +155,13 @@ from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
 from socialguard.cli.exemptions import exemptions  # noqa: E402
 from socialguard.cli.pac import pac  # noqa: E402
+from socialguard.cli.privacy import privacy  # noqa: E402
 from socialguard.cli.run import run  # noqa: E402
 from socialguard.cli.status import status  # noqa: E402
+from socialguard.cli.subject_access import export as _export  # noqa: E402, F401 - adds `audit export`
 from socialguard.cli.users import users  # noqa: E402
 
-for _group in (audit, ca, catalog, exemptions, run):
+for _group in (audit, ca, catalog, exemptions, privacy, run):
     main.add_command(_group)
 for _command in (pac, status, users):
     main.add_command(_command)

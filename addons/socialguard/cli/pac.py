@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import CONFIG_OPTION, fail
+from socialguard.cli.common import CONFIG_OPTION, Refusal
 from socialguard.core.pac import pac_text
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import parse_listen
@@ -41,7 +41,9 @@ def pac(config: Path | None, proxy: str, direct_never_block: bool) -> None:
             catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
             never_block = sorted(catalog.never_block)
     except ConfigError as error:
-        fail("the policy was not loaded; fix these and try again:", error.problems)
+        raise Refusal(
+            "the policy was not loaded; fix these and try again:", error.problems
+        ) from None
     source = f"{path} ({found_by})" if path is not None else "the embedded defaults"
     header = (
         f"socialguard proxy auto-config for {settings.practice.name}, from {source}.\n"

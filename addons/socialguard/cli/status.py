@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from socialguard.audit.files import AuditError, Segment, iter_lines, log_segments
 from socialguard.audit.log import line_hash
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION
+from socialguard.core.events import Event
 from socialguard.core.policy import Policy
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import parse_listen
@@ -162,9 +163,9 @@ def status(config: Path | None, authorisations: Path | None, audit_log: Path | N
         try:
             for event in _events_from_end(audit_path):
                 name = event.get("event")
-                if name == "policy.loaded" and loaded is None:
+                if name == Event.POLICY_LOADED and loaded is None:
                     loaded = event
-                elif name == "policy.rejected" and rejected is None:
+                elif name == Event.POLICY_REJECTED and rejected is None:
                     rejected = event
                 if loaded is not None and rejected is not None:
                     break

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import config_option, fail
+from socialguard.cli.common import Refusal, config_option
 from socialguard.core.problems import ConfigError
 from socialguard.files import htpasswd
 from socialguard.files.policy_files import find_config, load_settings
@@ -33,7 +33,9 @@ def _file(file: Path | None, config: Path | None) -> Path:
     try:
         settings, _ = load_settings(find_config(config)[0])
     except ConfigError as error:
-        fail("the policy was not loaded; fix these or give --htpasswd FILE:", error.problems)
+        raise Refusal(
+            "the policy was not loaded; fix these or give --htpasswd FILE:", error.problems
+        ) from None
     proxyauth = settings.proxyauth or ""
     return Path(proxyauth[1:]) if proxyauth.startswith("@") else htpasswd.DEFAULT_HTPASSWD
 
@@ -49,7 +51,7 @@ def _password(name: str) -> str:
     try:
         htpasswd.check_password(password)
     except htpasswd.HtpasswdError as error:
-        fail(str(error))
+        raise Refusal(str(error)) from None
     return password
 
 
@@ -62,16 +64,18 @@ def _change(path: Path, name: str, *, exists: bool, password: bool) -> None:
         with htpasswd.locked(path):
             users = htpasswd.read(path)
             if exists and name not in users:
-                fail(f"{path}: there is no user {name!r} (see `socialguard users list`)")
+                raise Refusal(f"{path}: there is no user {name!r} (see `socialguard users list`)")
             if not exists and name in users:
-                fail(f"{path}: {name!r} already exists — change the password with `users passwd`")
+                raise Refusal(
+                    f"{path}: {name!r} already exists — change the password with `users passwd`"
+                )
             if hashed is None:
                 del users[name]
             else:
                 users[name] = hashed
             htpasswd.write(path, users)
     except htpasswd.HtpasswdError as error:
-        fail(str(error))
+        raise Refusal(str(error)) from None
 
 
 @click.group()
@@ -122,7 +126,7 @@ def list_(file: Path | None, config: Path | None) -> None:
     try:
         names = list(htpasswd.read(path))
     except htpasswd.HtpasswdError as error:
-        fail(str(error))
+        raise Refusal(str(error)) from None
     click.echo(f"{len(names)} users in {path}", err=True)
     for name in names:
         click.echo(name)
