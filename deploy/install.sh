@@ -57,7 +57,7 @@ for f in deploy/systemd/socialguard.service config/policy.yaml allowlists/author
 done
 
 # A Python 3.12+ that the socialguard user can run: the system's before any in a home directory
-# (the unit has ProtectHome=yes), else whatever scripts/find-python finds. The test is its test.
+# (the unit has ProtectHome=yes), else whatever scripts/find-python finds; the test is the same.
 usable() { "$1" -c 'import sys, venv, ensurepip; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; }
 if [ -z "$python" ]; then
   for c in /usr/bin/python3 /usr/bin/python3.13 /usr/bin/python3.12; do
@@ -129,7 +129,10 @@ else
   # Every dependency, pinned and hash-checked by the lock; then socialguard without its deps.
   "$new/bin/python" -m pip install -q --no-compile --require-hashes "${pip_from[@]}" -r "$lock"
   "$new/bin/python" -m pip install -q --no-compile --no-deps "${pip_from[@]}" "$wheel"
-  "$new/bin/python" -m pip check >/dev/null || { "$new/bin/python" -m pip check >&2; die "the installed packages do not fit together"; }
+  if ! problems=$("$new/bin/python" -m pip check 2>&1); then
+    die "the packages installed in $new do not fit together; nothing was replaced:
+$problems"
+  fi
   # The virtualenv was made at $new: its scripts name that path. Point them at the final one,
   # and compile the bytecode as if it had been there (the service cannot write it later; pip
   # itself is left to compile when IT runs it).
@@ -144,7 +147,7 @@ else
   fi
   echo "$stamp_text" >"$new/$stamp"
   rm -rf "$venv.old"
-  [ -e "$venv" ] && mv "$venv" "$venv.old"
+  if [ -e "$venv" ]; then mv "$venv" "$venv.old"; fi
   mv "$new" "$venv"
   rm -rf "$venv.old"
 fi
