@@ -21,6 +21,7 @@ from socialguard.core.policy import (
     most_restrictive,
     normalise_ip,
 )
+from socialguard.core.settings import parse_settings
 from socialguard.files.yamlfile import parse_yaml
 from tests.conftest import AUTHORISATIONS, NOW, SETTINGS, UTC, make_policy
 
@@ -470,12 +471,15 @@ def test_decide_takes_strings_and_hosts_alike(host: str) -> None:
 )
 def test_the_most_specific_zone_wins(ip: str, zone: str) -> None:
     """Nested subnets: an address is in the smallest zone holding it, whatever the order."""
-    settings = make_policy(
-        "default_zone: x\n"
-        "zones:\n"
-        "  - {name: byod, subnets: [10.0.20.0/24]}\n"
-        "  - {name: practice, subnets: [10.0.0.0/16]}\n"
-        "  - {name: lab, subnets: [10.9.0.0/16]}\n"
-        "  - {name: campus, subnets: [10.0.0.0/8]}\n"
-    ).settings
+    settings = parse_settings(
+        parse_yaml(
+            "zones:\n"
+            "  - {name: byod, subnets: [10.0.20.0/24]}\n"
+            "  - {name: practice, subnets: [10.0.0.0/16]}\n"
+            "  - {name: lab, subnets: [10.9.0.0/16]}\n"
+            "  - {name: campus, subnets: [10.0.0.0/8]}\n",
+            "policy.yaml",
+        ),
+        "policy.yaml",
+    )
     assert attribute(ip, None, settings).zone == zone
