@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, load_or_exit
+from socialguard.core.explain import sentence
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
 from socialguard.files.policy_files import PolicyPaths
 
@@ -117,10 +118,7 @@ def _describe(decision: Decision, *, as_json: bool) -> str:
             )[1:]
             + "\n"
         )
-    what = f" — {decision.service_name} ({decision.category})" if decision.service else ""
-    because = f": {decision.detail}" if decision.detail else ""
-    via = f" [{decision.exemption_id}]" if decision.exemption_id else ""
-    return f"{decision.host}: {decision.action}{what}; {decision.reason}{via}{because}\n"
+    return f"{decision.host}: {sentence(decision)}\n"
 
 
 @main.command()
