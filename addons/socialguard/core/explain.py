@@ -29,7 +29,8 @@ def sentence(decision: Decision) -> str:
         return "Allowed: it is on the never-block list (clinical and practice sites)."
     if reason is Reason.CATEGORY_NOT_ENFORCED:
         category = (decision.category or "this kind of site").replace("-", " ")
-        return f"Allowed: {decision.service_name} is {category}, which this practice does not block."
+        name = decision.service_name
+        return f"Allowed: {name} is {category}, which this practice does not block."
     if reason is Reason.EXEMPTION:
         purpose = f" ({decision.purpose})" if decision.purpose else ""
         until = f", until {ends}" if ends else ""
