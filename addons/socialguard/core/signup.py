@@ -147,6 +147,10 @@ class Endpoint:
         return not self.query or self.query in urllib.parse.unquote_plus(query).lower()
 
     @property
+    def checked_label(self) -> str:
+        return f"{self.checked.day} {self.checked:%B %Y}"
+
+    @property
     def label(self) -> str:
         where = self.path + (f"?{self.query}" if self.query else "")
         return f"{self.site}'s {_KIND_LABELS[self.kind]} endpoint {where}"
@@ -283,8 +287,9 @@ def examine(
             return Verdict(
                 refuse=True,
                 rule=Rule.KNOWN_ENDPOINT,
-                why=f"Refused: {request.path} is {endpoint.label} (checked "
-                f"{endpoint.checked.day} {endpoint.checked:%B %Y}), which {_KIND_WORDS[endpoint.kind]}, and {carries}.",
+                why=f"Refused: {request.path} is {endpoint.label} "
+                f"(checked {endpoint.checked_label}), which {_KIND_WORDS[endpoint.kind]}, "
+                f"and {carries}.",
                 work_domain=work,
             )
     word = path_word(request.path)
