@@ -287,7 +287,7 @@ def examine(
             return Verdict(
                 refuse=True,
                 rule=Rule.KNOWN_ENDPOINT,
-                why=f"Refused: {request.path} is {endpoint.label} "
+                why=f"Refused: this is {endpoint.label} "
                 f"(checked {endpoint.checked_label}), which {_KIND_WORDS[endpoint.kind]}, "
                 f"and {carries}.",
                 work_domain=work,
