@@ -20,7 +20,6 @@ from socialguard.core.problems import ConfigError
 from socialguard.core.signup import MAX_INSPECTED, SignupRequest, examine, signup_decision
 from socialguard.files.signup_file import embedded_endpoints
 
-
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 
 
