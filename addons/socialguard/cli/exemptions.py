@@ -24,6 +24,7 @@ import click
 from socialguard.cli.common import config_option, fail
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.core.catalog import Catalog
+from socialguard.core.dates import EXAMPLES, parse_day, parse_length, parse_moment
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -38,9 +39,7 @@ from socialguard.files.catalog_file import load_catalog
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 from socialguard.files.yamlfile import read_yaml
 
-_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
 _TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Far beyond any exemption or review window, yet a date one can still add it to.
 _LONGEST = dt.timedelta(days=100 * 366)
 _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
@@ -116,24 +115,27 @@ def _edit(context: Context, change: Any) -> EditResult:
 # -- dates and durations ------------------------------------------------------------------
 
 
-def parse_duration(text: str, option: str) -> dt.timedelta:
-    """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or not match[1].strip("0"):
+def parse_duration(text: str, option: str, start: dt.datetime | None = None) -> dt.timedelta:
+    """`90m`, `2h`, `3d`, `2w`, `3 months`, `1y` (also `2 hours`) → the time from `start` (now
+    by default; a month is a calendar month from there)."""
+    length = parse_length(text)
+    if length is None or length.amount == 0:
         raise click.BadParameter(
-            f"{text!r} is not a length of time like 30m, 2h, 3d or 2w", param_hint=option
-        )
-    try:
-        length: dt.timedelta | None = dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
-    except (OverflowError, ValueError):  # ValueError: more digits than int() will read
-        length = None
-    if length is None or length > _LONGEST:
-        raise click.BadParameter(
-            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d or 2w "
-            "(exemptions last at most a year)",
+            f"{text!r} is not a length of time like 30m, 2h, 3d, 2w, 3 months or 1y",
             param_hint=option,
         )
-    return length
+    origin = start or now()
+    try:
+        span: dt.timedelta | None = length.after(origin) - origin
+    except (OverflowError, ValueError):  # past the last date Python has
+        span = None
+    if span is None or span > _LONGEST:
+        raise click.BadParameter(
+            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d, 2w or "
+            "3 months (exemptions last at most a year)",
+            param_hint=option,
+        )
+    return span
 
 
 def _local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -164,24 +166,20 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
                 param_hint="--until",
             )
         return _local_instant(ends, tz)
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
+    day = parse_day(text)
+    if day is not None:
         if day < today:
             raise click.BadParameter(f"{text} is in the past", param_hint="--until")
         if day - today > _LONGEST:
             raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
         return day
-    try:
-        instant = dt.datetime.fromisoformat(text)
-    except ValueError:
+    instant = parse_moment(text)
+    if not isinstance(instant, dt.datetime):
         raise click.BadParameter(
-            f"{text!r} is not a date like 2027-10-31, a time today like 17:00, "
-            "or a date and time like '2027-10-31 17:00'",
+            f"{text!r} is not a date like {EXAMPLES}, a time today like 17:00, "
+            "or a date and time like '31/10/2027 17:00'",
             param_hint="--until",
-        ) from None
+        )
     ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
     if ends <= current:
         raise click.BadParameter(f"{text} is in the past", param_hint="--until")
@@ -350,9 +348,13 @@ AUTHORISATIONS = click.option(
     help=f"The list to read or change (default: {DEFAULT_AUTHORISATIONS_PATH}, as for run).",
 )
 UNTIL = click.option(
-    "--until", help="Last day (2027-10-31), a time today (17:00), or '2027-10-31 17:00'."
+    "--until",
+    help="Last day (2027-10-31, 31/10/2027 or '31 October 2027'), a time today (17:00), "
+    "or '31/10/2027 17:00'.",
 )
-FOR = click.option("--for", "for_", help="A short exemption from now: 30m, 2h, 3d, 2w.")
+FOR = click.option(
+    "--for", "for_", help="How long from now: 30m, 2h, 3d, 2w, 3 months (mo), 1y (year)."
+)
 JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -532,7 +534,7 @@ def list_(show_all: bool, authorisations: Path | None, config: Path | None, as_j
     "--within",
     default="30d",
     show_default=True,
-    help="How far ahead to look: 30d, 6w, 90 (days).",
+    help="How far ahead to look: 30d, 6w, 3 months, 1y, 90 (days).",
 )
 @AUTHORISATIONS
 @CONFIG
