@@ -100,9 +100,13 @@ def last_entry(listed: Path) -> str:
     return listed.read_text().split("  - id: ")[-1]
 
 
-def test_grant_adds_an_entry_and_keeps_every_comment(files: tuple[Path, Path]) -> None:
+def test_grant_adds_an_entry_and_keeps_every_comment(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A grant appends EX-2026-004, says what it did, and leaves the rest of the file alone."""
     listed, _ = files
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.setattr(cli_exemptions, "system_user", lambda: "pm")
     result = grant(files, "--user", "m.patel", "--service", "linkedin", "--until", "2027-02-28")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("granted EX-2026-004: user m.patel may use linkedin until 28")
@@ -118,9 +122,28 @@ def test_grant_adds_an_entry_and_keeps_every_comment(files: tuple[Path, Path]) -
             "    approved_by: practice.manager\n"
             "    approved_on: 2026-11-24\n"
             "    expires: 2027-02-28\n"
+            "    recorded_by: {system_user: pm}\n"
         )
         + footer
     )
+
+
+def test_a_grant_records_who_ran_it_beside_the_approver(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approver is who said yes; the system user (and the sudo user) is who typed it. The
+    list keeps both, and the proxy's exemption.granted event carries them."""
+    listed, _ = files
+    monkeypatch.setenv("SUDO_USER", "j.admin")
+    monkeypatch.setattr(cli_exemptions, "system_user", lambda: "root")
+    result = grant(files, "--user", "m.patel", "--service", "linkedin", "--until", "2027-02-28")
+    assert result.exit_code == 0, result.output
+    assert "approved by practice.manager, recorded by root (sudo from j.admin)" in result.output
+    assert "    recorded_by: {system_user: root, sudo_user: j.admin}\n" in last_entry(listed)
+    listing = json.loads(invoke(files, "list", "--json").output)
+    assert [r["recorded_by"] for r in listing if r["id"] == "EX-2026-004"] == [
+        "root (sudo from j.admin)"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -10,11 +10,14 @@ never writes to the audit log (two writers would break its hash chain).
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import gzip
 import json
+import os
+import pwd
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +28,7 @@ from socialguard.cli.common import config_option, fail
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.core.catalog import Catalog
 from socialguard.core.dates import EXAMPLES, parse_day, parse_length, parse_moment
+from socialguard.core.names import UnknownNameError, resolve_category, resolve_id, resolve_service
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -46,6 +50,15 @@ _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a n
 # Events a grant can be made from: a refusal of a catalogued service.
 _BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
 _ANONYMOUS = "anonymous"
+
+
+def system_user() -> str:
+    """The account running this command (its effective user, as `id -un` says), recorded
+    beside the approver a grant names: the approver is who said yes, this is who typed it."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (KeyError, OSError):  # an account with no passwd entry (a container's bare uid)
+        return getpass.getuser()
 
 
 def now() -> dt.datetime:
@@ -110,6 +123,28 @@ def _edit(context: Context, change: Any) -> EditResult:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     return result
+
+
+# -- names as people type them ------------------------------------------------------------
+
+
+def _named[T](resolve: Callable[[str, T], str], text: str, known: T, option: str) -> str:
+    """A service or category as typed ("Facebook" → facebook). A miss is kept as typed, so the
+    validation that follows lists it with every other problem; the near misses are said first."""
+    try:
+        return resolve(text, known)
+    except UnknownNameError as error:
+        click.echo(f"{option}: {error}", err=True)
+        return text
+
+
+def _known_id(ident: str, document: AuthorisationDocument) -> str:
+    """The id as the file spells it ("ex-2026-001" → EX-2026-001), or EditError with the near
+    misses."""
+    try:
+        return resolve_id(ident, document.ids())
+    except UnknownNameError as error:
+        raise EditError(f"{document.source}: {error}") from None
 
 
 # -- dates and durations ------------------------------------------------------------------
@@ -301,6 +336,7 @@ def row(exemption: Exemption, when: dt.datetime) -> dict[str, Any]:
             max(_days_left(exemption, when), 0) if status in ("active", "not-yet-valid") else None
         ),
         "review_due": review_due(exemption).isoformat(),
+        "recorded_by": exemption.recorded_by or None,
         "status": status,
         "revoked": (
             {"on": revoked.on.isoformat(), "by": revoked.by, "reason": revoked.reason}
@@ -424,6 +460,11 @@ def grant(
         if not (services or categories or domains):
             raise click.UsageError("name what is allowed: --service, --category or --domain")
         kind, who = given[0][0], str(given[0][1])
+        services = tuple(_named(resolve_service, s, context.catalog, "--service") for s in services)
+        categories = tuple(
+            _named(resolve_category, c, context.catalog.categories, "--category")
+            for c in categories
+        )
     expires = parse_until(until, for_, context)
     today = context.today()
     new = NewExemption(
@@ -436,6 +477,8 @@ def grant(
         approved_by=approved_by.strip(),
         approved_on=today,
         expires=expires,
+        system_user=system_user(),
+        sudo_user=os.environ.get("SUDO_USER", "").strip(),
     )
 
     def change(document: AuthorisationDocument) -> str:
@@ -449,7 +492,9 @@ def grant(
     source = f" (from event {from_event.strip().upper()})" if from_event else ""
     click.echo(
         f"granted {result.result}{source}: {kind} {who} may use {what} until {label(expires)}, "
-        f"approved by {approved_by}. A running proxy applies it within 2 seconds."
+        f"approved by {approved_by}, recorded by {new.system_user}"
+        f"{f' (sudo from {new.sudo_user})' if new.sudo_user else ''}. "
+        "A running proxy applies it within 2 seconds."
     )
 
 
@@ -474,10 +519,11 @@ def renew(
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.renew(ident, expires, approved_by.strip(), today, context.settings.timezone)
-        return ident
+        found = _known_id(ident, document)
+        document.renew(found, expires, approved_by.strip(), today, context.settings.timezone)
+        return found
 
-    _edit(context, change)
+    ident = _edit(context, change).result
     click.echo(f"renewed {ident} until {label(expires)}, approved by {approved_by}.")
 
 
@@ -497,10 +543,11 @@ def revoke(
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.revoke(ident, today, by.strip(), reason.strip())
-        return ident
+        found = _known_id(ident, document)
+        document.revoke(found, today, by.strip(), reason.strip())
+        return found
 
-    _edit(context, change)
+    ident = _edit(context, change).result
     click.echo(f"revoked {ident} ({reason.strip()}). A running proxy blocks it within 2 seconds.")
 
 
