@@ -678,3 +678,20 @@ def test_grant_to_a_user_named_like_a_yaml_11_value(files: tuple[Path, Path], na
     assert result.exit_code == 0, result.output
     rows = json.loads(invoke(files, "list", "--json").stdout)
     assert (rows[-1]["who_kind"], rows[-1]["who"]) == ("user", name)
+
+
+def test_names_are_read_as_people_type_them(files: tuple[Path, Path]) -> None:
+    """--service by its name in any case, UK dates, months; an id in lower case; a near miss
+    is named with "did you mean"."""
+    listed, _ = files
+    result = grant(files, "--user", "m.patel", "--service", "LinkedIn", "--until", "28/2/2027")
+    assert result.exit_code == 0, result.output
+    assert "services: [linkedin]" in last_entry(listed)
+    assert "expires: 2027-02-28" in last_entry(listed)
+    renewed = invoke(files, "renew", "ex-2026-004", "--for", "6 months",
+                     "--approved-by", "practice.manager")  # fmt: skip
+    assert renewed.exit_code == 0, renewed.output
+    assert renewed.output.startswith("renewed EX-2026-004 until")
+    missed = grant(files, "--user", "m.patel", "--service", "Linkedn", "--for", "1y")
+    assert missed.exit_code == 1
+    assert "--service: unknown service 'Linkedn' — did you mean 'LinkedIn'?" in missed.output
