@@ -163,18 +163,28 @@ def verify(
 @audit.command()
 @CONFIG_OPTION
 @AUDIT_LOG_OPTION
+@click.option("--id", "reference", help="A block's reference, as its page shows it: SG-….")
 @click.option("--user", help="Proxy sign-in name (exact).")
-@click.option("--service", help="Catalogue service id, e.g. facebook (exact).")
+@click.option("--service", help="A service by name or id, e.g. Instagram (any case).")
+@click.option("--host", help="A host, e.g. facebook.com (names under it too).")
+@click.option("--address", help="The client's IP address, e.g. 10.20.0.14.")
+@click.option("--device", help="A device named under devices: in policy.yaml.")
 @click.option("--event", help="Event name, e.g. access.exception; access.* for all access events.")
-@click.option("--from", "since", help="From this day (2026-11-01) or time, the practice's time.")
-@click.option("--to", "until", help="To the end of this day (2026-11-30), or this time.")
+@click.option(
+    "--from", "since", help="From this day (01/11/2026, 2026-11-01) or time, the practice's time."
+)
+@click.option("--to", "until", help="To the end of this day (30/11/2026), or this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line, as stored.")
 @_friendly
 def search(
     config: Path | None,
     audit_log: Path | None,
+    reference: str | None,
     user: str | None,
     service: str | None,
+    host: str | None,
+    address: str | None,
+    device: str | None,
     event: str | None,
     since: str | None,
     until: str | None,
@@ -187,8 +197,12 @@ def search(
     settings = _settings(config)
     tz = settings.timezone
     query = Query(
+        id=_reference(reference) if reference else None,
         user=user,
-        service=service,
+        service=_service_id(service, settings) if service else None,
+        host=_host(host) if host else None,
+        client_ip=_address(address) if address else None,
+        device=device,
         event=event,
         since=parse_bound(since, tz, end=False, option="--from") if since else None,
         until=parse_bound(until, tz, end=True, option="--to") if until else None,
@@ -201,6 +215,51 @@ def search(
     out.flush()
     if not as_json:
         click.echo(f"{count} event{'s' if count != 1 else ''}", err=True)
+
+
+def _reference(text: str) -> str:
+    """`sg-0a1b…`, `0A1B…` or `SG-0A1B…` → the reference as the log writes it."""
+    ref = text.strip().upper()
+    return ref if ref.startswith("SG-") else f"SG-{ref}"
+
+
+def _service_id(text: str, settings: Settings) -> str:
+    """A service by its name or id in any case; one the catalogue no longer has (an old log)
+    is searched as typed, with the near misses named."""
+    from socialguard.core.names import UnknownNameError, resolve_service  # noqa: PLC0415
+    from socialguard.files.catalog_file import load_catalog  # noqa: PLC0415
+
+    try:
+        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
+        return resolve_service(text, catalog)
+    except ConfigError:
+        return text.strip().lower()
+    except UnknownNameError as error:
+        click.echo(f"note: --service: {error}; searching for {text.strip().lower()!r}", err=True)
+        return text.strip().lower()
+
+
+def _host(text: str) -> str:
+    from socialguard.core.hosts import HostError, normalise_host  # noqa: PLC0415
+
+    try:
+        return normalise_host(text.strip()).name
+    except HostError as error:
+        raise click.BadParameter(f"{text!r}: {error.reason}", param_hint="--host") from None
+
+
+def _address(text: str) -> str:
+    import ipaddress  # noqa: PLC0415
+
+    from socialguard.core.policy import normalise_ip  # noqa: PLC0415
+
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an IP address (e.g. 10.20.0.14)", param_hint="--address"
+        ) from None
+    return normalise_ip(text.strip())
 
 
 @audit.command()
