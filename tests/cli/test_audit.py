@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from socialguard.audit.log import AuditLog, AuditOptions, load_hmac_key
+from socialguard.cli import audit as cli_audit
 from socialguard.cli.app import main
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -165,11 +166,56 @@ def test_report_formats_to_a_file(home: Path, fmt: str) -> None:
         assert "Blocked attempts:            6" in text
 
 
-def test_report_of_an_empty_month(home: Path) -> None:
-    """A month with no events reports zeros rather than failing."""
-    result = run("report", "--month", "2026-01")
-    assert result.exit_code == 0
-    assert "Blocked attempts:            0" in result.output
+def test_a_month_the_log_does_not_cover_says_so_instead_of_zeros(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the log's first event, or days still to come, are "not covered", never 0; a
+    covered month with no events is a true zero."""
+    monkeypatch.setattr(cli_audit, "local_today", lambda _tz: dt.date(2026, 12, 10))
+    before = run("report", "--month", "2026-01")
+    assert before.exit_code == 0
+    assert (
+        "The audit log does not cover this period: its first event is on 24 November 2026"
+        in before.output
+    )
+    assert "Blocked attempts" not in before.output
+    future = run("report", "--month", "2027-03").output
+    assert "This period has not begun: today is 10 December 2026." in future
+    assert "Blocked attempts" not in future
+    december = run("report", "--month", "2026-12").output
+    assert "Blocked attempts:            0" in december
+    assert "Not covered: the days after 10 December 2026, which are still to come." in december
+    november = run("report", "--month", "2026-11").output
+    assert "Not covered: the days before 24 November 2026" in november
+    rows = list(csv.DictReader(io.StringIO(run("report", "--month", "2026-01", "--format",
+                                               "csv").output)))  # fmt: skip
+    assert {r["count"] for r in rows if r["section"] == "total"} == {""}
+    html = run("report", "--month", "2026-11", "--format", "html").output
+    assert "not covered by the log" in html
+
+
+def test_a_report_for_any_period_names_services_as_people_know_them(home: Path) -> None:
+    """--from/--to for the review after an incident; "Facebook", not facebook."""
+    result = run("report", "--from", "24/11/2026", "--to", "24 November 2026")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Social media on the practice network: 2026-11-24 to "
+                                    "2026-11-24")  # fmt: skip
+    assert "Blocked attempts:            6" in result.output
+    assert "  Facebook  6" in result.output
+    html = run("report", "--from", "2026-11-24", "--to", "2026-11-25", "--format", "html").output
+    assert "24 November 2026 to 25 November 2026" in html
+    for args, message in (
+        (["--from", "2026-11-24"], "needs both --from DATE and --to DATE"),
+        (["--month", "2026-11", "--from", "2026-11-24", "--to", "2026-11-25"], "give --month"),
+        (["--from", "24/11/2026", "--to", "tomorrow"], "'tomorrow' is not a date"),
+    ):
+        bad = CliRunner().invoke(main, ["audit", "report", *args])
+        assert bad.exit_code == 2, bad.output
+        assert message in bad.output
+    backwards = CliRunner().invoke(main, ["audit", "report", "--from", "25/11/2026", "--to",
+                                          "24/11/2026"])  # fmt: skip
+    assert backwards.exit_code == 1
+    assert "is before --from" in backwards.output
 
 
 def test_verify_expect_head(home: Path) -> None:

@@ -161,3 +161,29 @@ def search(segments: Sequence[Segment], query: Query) -> Iterator[dict[str, Any]
     """Each matching event, oldest first."""
     for _raw, event in search_lines(segments, query):
         yield event
+
+
+def period_bounds(first: dt.date, last: dt.date, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:
+    """Any run of local days, first to last inclusive → (since, until) as UTC ts bounds."""
+    if last < first:
+        raise AuditError(f"--to {last.isoformat()} is before --from {first.isoformat()}")
+    try:
+        since = ts_stamp(dt.datetime.combine(first, dt.time(), tzinfo=tz))
+        until = ts_stamp(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz))
+        _ = last + dt.timedelta(days=31)  # the report looks 30 days past its end
+    except OverflowError:
+        raise AuditError("--to: out of range — give a date before 9999-11-30") from None
+    return since, until
+
+
+def first_ts(segments: Sequence[Segment]) -> str | None:
+    """The ts of the oldest readable event in the log: where its record begins."""
+    for segment in segments:
+        for raw in read_bytes(segment).split(b"\n"):
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("ts"), str):
+                return str(event["ts"])
+    return None

@@ -6,6 +6,7 @@ is a message naming the file (and line) and the fix, exit 1; never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -271,7 +272,11 @@ def _address(text: str) -> str:
     default=None,
     help="The exemptions list, for those expiring (default: allowlists/authorisations.yaml).",
 )
-@click.option("--month", required=True, help="The month, YYYY-MM (e.g. 2026-11).")
+@click.option("--month", help="The month, YYYY-MM (e.g. 2026-11).")
+@click.option(
+    "--from", "since", help="Or any period: its first day (03/11/2026, 2026-11-03, '3 Nov 2026')."
+)
+@click.option("--to", "until", help="With --from: the period's last day (included).")
 @click.option(
     "--format",
     "fmt",
@@ -290,20 +295,50 @@ def report(
     config: Path | None,
     audit_log: Path | None,
     authorisations: Path | None,
-    month: str,
+    month: str | None,
+    since: str | None,
+    until: str | None,
     fmt: str,
     out: Path | None,
 ) -> None:
-    """The Practice Manager's monthly summary: exemption use, blocks, exemption changes."""
+    """The Practice Manager's summary of a month (--month) or of any period (--from, --to, for
+    the review after an incident): exemption use, blocks, exemption changes."""
     from socialguard.audit import report as audit_report  # noqa: PLC0415
-    from socialguard.audit.search import Query, month_bounds, search  # noqa: PLC0415
-
-    settings = _settings(config)
-    since, until, _first, _last = month_bounds(month, settings.timezone)
-    events = search(_segments(audit_log, settings), Query(since=since, until=until))
-    built = audit_report.build_report(
-        events, month, settings.timezone, _exemptions(config, authorisations)
+    from socialguard.audit.search import (  # noqa: PLC0415
+        Query,
+        first_ts,
+        month_bounds,
+        period_bounds,
+        search,
     )
+
+    if (month is None) == (since is None and until is None):
+        raise click.UsageError("give --month YYYY-MM, or a period with --from DATE --to DATE")
+    if month is None and (since is None or until is None):
+        raise click.UsageError("a period needs both --from DATE and --to DATE")
+    settings = _settings(config)
+    tz = settings.timezone
+    segments = _segments(audit_log, settings)
+    first = first_ts(segments)
+    today = local_today(tz)
+    context: dict[str, Any] = {
+        "names": _service_names(settings),
+        "log_start": _local_day(first, tz) if first else today,
+        "today": today,
+    }
+    exemptions = _exemptions(config, authorisations)
+    if month is not None:
+        bounds = month_bounds(month, tz)[:2]
+        events = search(segments, Query(since=bounds[0], until=bounds[1]))
+        built = audit_report.build_report(events, month, tz, exemptions, **context)
+    else:
+        first_day = _day(str(since), "--from")
+        last_day = _day(str(until), "--to")
+        bounds = period_bounds(first_day, last_day, tz)
+        events = search(segments, Query(since=bounds[0], until=bounds[1]))
+        built = audit_report.build_period_report(
+            events, first_day, last_day, tz, exemptions, **context
+        )
     renderers: dict[str, Callable[[Any], str]] = {
         "text": audit_report.render_text,
         "csv": audit_report.render_csv,
@@ -317,7 +352,40 @@ def report(
         out.write_text(text, encoding="utf-8")
     except OSError as error:
         fail(f"{out}: cannot write the report: {error.strerror} — check the path")
-    click.echo(f"report for {month} written to {out}", err=True)
+    click.echo(f"report for {built.month} written to {out}", err=True)
+
+
+def local_today(tz: Any) -> dt.date:
+    """Today in the practice's time zone; tests replace it to stand on a chosen day."""
+    return dt.datetime.now(tz).date()
+
+
+def _day(text: str, option: str) -> dt.date:
+    from socialguard.core.dates import EXAMPLES, parse_day  # noqa: PLC0415
+
+    day = parse_day(text)
+    if day is None:
+        raise click.BadParameter(f"{text!r} is not a date like {EXAMPLES}", param_hint=option)
+    return day
+
+
+def _local_day(ts: str, tz: Any) -> dt.date | None:
+    try:
+        return dt.datetime.fromisoformat(ts).astimezone(tz).date()
+    except ValueError:
+        return None
+
+
+def _service_names(settings: Settings) -> dict[str, str]:
+    """Service id → the name people know ("instagram" → "Instagram"); none if the catalogue
+    does not load (the ids are then shown)."""
+    from socialguard.files.catalog_file import load_catalog  # noqa: PLC0415
+
+    try:
+        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
+    except ConfigError:
+        return {}
+    return {service.id: service.name for service in catalog.services.values()}
 
 
 def _exemptions(config: Path | None, authorisations: Path | None) -> tuple[Any, ...]:
