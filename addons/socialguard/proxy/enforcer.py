@@ -27,6 +27,7 @@ from mitmproxy.proxy.layers.http import HTTPMode
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from socialguard.audit.log import AuditLog, utc_now
+from socialguard.core.breaks import next_break_label
 from socialguard.core.hosts import HostError, normalise_host
 from socialguard.core.policy import (
     Action,
@@ -582,12 +583,14 @@ class Enforcer:
     def _refusal(
         self, decision: Decision, reference: str, flow: http.HTTPFlow, *, html: bool
     ) -> http.Response:
-        practice = self._policy().settings.practice
+        settings = self._policy().settings
         headers = flow.request.headers
         if html and blockpage.wants_html(
             headers.get("accept", ""), headers.get("x-requested-with", "")
         ):
-            body = blockpage.render_html(decision, reference, practice)
+            zone = self._who_for(flow.client_conn, flow.metadata).zone
+            rest_break = next_break_label(settings, zone, self._clock())
+            body = blockpage.render_html(decision, reference, settings.practice, rest_break)
             content_type = "text/html; charset=utf-8"
         elif "json" in headers.get("accept", "").lower():
             body = blockpage.render_json(decision, reference)
