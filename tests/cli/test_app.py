@@ -170,3 +170,12 @@ def test_check_speaks_in_sentences_and_json_keeps_the_codes(authorisations: Path
     assert reasons == [
         "exemption", "not_authorised", "never_block", "category_not_enforced", "not_social_media"
     ]  # fmt: skip
+
+
+def test_check_at_a_uk_date_and_time(authorisations: Path) -> None:
+    """--at takes the date as people in the UK write it; the last day of an exemption holds."""
+    base = ["check", "--authorisations", str(authorisations), "--user", "j.smith", "--json"]
+    for at, action in (("31/10/2027 23:59", "allow"), ("1 November 2027 00:00", "block")):
+        result = CliRunner().invoke(main, [*base, "--at", at, "www.facebook.com"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["action"] == action

@@ -16,6 +16,7 @@ from pathlib import Path
 import click
 
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, load_or_exit
+from socialguard.core.dates import parse_moment
 from socialguard.core.explain import sentence
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
 from socialguard.files.policy_files import PolicyPaths
@@ -50,12 +51,13 @@ def host_of(target: str) -> str:
 def parse_when(at: str | None, policy: Policy) -> dt.datetime:
     if at is None:
         return dt.datetime.now(dt.UTC)
-    try:
-        when = dt.datetime.fromisoformat(at)
-    except ValueError:
+    moment = parse_moment(at)
+    if moment is None:
         raise click.BadParameter(
-            f"{at!r} is not a date and time like 2026-11-24T12:45", param_hint="--at"
-        ) from None
+            f"{at!r} is not a date and time like '24/11/2026 12:45' or 2026-11-24T12:45",
+            param_hint="--at",
+        )
+    when = moment if isinstance(moment, dt.datetime) else dt.datetime.combine(moment, dt.time())
     if when.tzinfo is None:
         when = when.replace(tzinfo=policy.settings.timezone)  # the practice's local time
     return when
@@ -66,7 +68,11 @@ def parse_when(at: str | None, policy: Policy) -> dt.datetime:
 @AUTHORISATIONS_OPTION
 @click.option("--user", help="Proxy sign-in name of the person asking.")
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Their device's address.")
-@click.option("--at", help="When (ISO 8601; without an offset, the practice's local time).")
+@click.option(
+    "--at",
+    help="When: '24/11/2026 12:45' or 2026-11-24T12:45 (without an offset, the practice's "
+    "local time).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target.")
 @click.option(
     "--signup",
