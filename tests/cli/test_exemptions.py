@@ -531,6 +531,14 @@ def test_review_lists_expiring_and_recently_expired(files: tuple[Path, Path]) ->
     assert "EX-2026-003" not in result.output  # revoked: nothing to review
 
 
+@pytest.mark.parametrize("within", ["2 months", "1y"])
+def test_review_within_months_and_years(files: tuple[Path, Path], within: str) -> None:
+    result = invoke(files, "review", "--within", within)
+    assert result.exit_code == 0, result.output
+    assert f"Expiring within {within}" in result.output
+    assert "EX-2026-002  user a.nother: youtube" in result.output
+
+
 def test_review_with_nothing_due(files: tuple[Path, Path]) -> None:
     """A short window with nothing in it says so and exits 0."""
     result = invoke(files, "review", "--within", "7")
