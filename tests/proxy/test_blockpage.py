@@ -220,3 +220,16 @@ def test_the_rest_break_line_only_where_it_is_true() -> None:
         detail="an address at nhs.net",
     )  # fmt: skip
     assert "rest break" not in render_html(signup, REFERENCE, PRACTICE, "today 12:30\u201313:30")
+
+
+def test_privacy_link_only_where_privacy_url_is_set() -> None:
+    """With practice.privacy_url the page links to the staff privacy notice; without, it doesn't."""
+    without = render_html(
+        BLOCKED, REFERENCE, Practice(name="P", contact="C", policy_url=None, domains=())
+    )
+    assert "What is recorded" not in without
+    notice = "https://intranet.example.nhs.uk/privacy/internet"
+    practice = Practice(name="P", contact="C", policy_url=None, domains=(), privacy_url=notice)
+    page = render_html(BLOCKED, REFERENCE, practice)
+    assert f'href="{notice}"' in page
+    assert "What is recorded about this, and for how long" in page

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from socialguard.audit.files import AuditError, Segment, read_bytes
+from socialguard.audit.files import AuditError, Segment, iter_lines, read_bytes
 from socialguard.audit.log import ts_stamp
 from socialguard.core.dates import parse_moment
 
@@ -179,11 +179,24 @@ def period_bounds(first: dt.date, last: dt.date, tz: zoneinfo.ZoneInfo) -> tuple
 def first_ts(segments: Sequence[Segment]) -> str | None:
     """The ts of the oldest readable event in the log: where its record begins."""
     for segment in segments:
-        for raw in read_bytes(segment).split(b"\n"):
+        for raw in iter_lines(segment):
             try:
                 event = json.loads(raw)
             except ValueError:
                 continue
             if isinstance(event, dict) and isinstance(event.get("ts"), str):
                 return str(event["ts"])
+    return None
+
+
+def find_event(segments: Sequence[Segment], reference: str) -> dict[str, Any] | None:
+    """The event whose id is `reference`, newest file first; an unreadable file is an
+    AuditError naming it (never read as "no such event")."""
+    needle = reference.encode()  # cheap test first: most lines are not the one
+    for segment in reversed(segments):
+        for line in iter_lines(segment):
+            if needle in line:
+                event = json.loads(line)
+                if isinstance(event, dict) and event.get("id") == reference:
+                    return event
     return None

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import fail
+from socialguard.cli.common import Refusal
 from socialguard.core.hosts import HostError, normalise_host
 from socialguard.core.policy import Policy, Who
 from socialguard.core.problems import ConfigError
@@ -38,14 +38,14 @@ def read_saved_request(path: Path) -> Saved:
     try:
         raw = path.read_bytes()
     except OSError as error:
-        fail(f"{path}: cannot read the saved request: {error.strerror or error}")
+        raise Refusal(f"{path}: cannot read the saved request: {error.strerror or error}") from None
     head, separator, body = raw.partition(b"\r\n\r\n")
     if not separator:
         head, separator, body = raw.partition(b"\n\n")
     lines = head.decode("latin-1").splitlines()
     parts = lines[0].split() if lines else []
     if len(parts) < 2 or parts[0] not in _METHODS:
-        fail(
+        raise Refusal(
             f"{path}:1: not an HTTP request — the first line should be like "
             "'POST /join HTTP/1.1', then the headers, a blank line and the body"
         )
@@ -98,7 +98,7 @@ def explain_signup(
     try:
         endpoints = embedded_endpoints()
     except ConfigError as error:
-        fail("the signup guard's endpoints file did not load:", error.problems)
+        raise Refusal("the signup guard's endpoints file did not load:", error.problems) from None
     request = SignupRequest(host=host, path=path, query=query, body=data, content_type=kind)
     verdict = examine(request, settings.signup_hosts, settings.email_domains, endpoints)
     exemption_id = None

@@ -63,6 +63,7 @@ def render_html(
             practice=practice.name,
             contact=practice.contact,
             policy_url=practice.policy_url,
+            privacy_url=practice.privacy_url,
             signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
             # A registration with the work address is not allowed in a break either.
             rest_break=None if decision.reason is Reason.WORK_EMAIL_SIGNUP else rest_break,
