@@ -226,6 +226,9 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
         problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
         return ()
     zones = []
+    # Each subnet's first zone: the same subnet in two zones would make a device's zone depend
+    # on the order of the file. Nested subnets are fine: the most specific one wins.
+    claimed: dict[IPNetwork, tuple[str, int]] = {}
     for i, item in enumerate(value):
         item_line = getattr(item, "line", line)
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -234,9 +237,20 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
         networks = []
         for subnet in item.get("subnets") or []:
             try:
-                networks.append(ipaddress.ip_network(str(subnet), strict=False))
+                network = ipaddress.ip_network(str(subnet), strict=False)
             except ValueError:
                 problems.add(item_line, f"zones[{i}].subnets: {subnet!r} is not a subnet")
+                continue
+            first = claimed.setdefault(network, (item["name"], item_line))
+            if first != (item["name"], item_line):
+                problems.add(
+                    item_line,
+                    f"zones[{i}] ({item['name']}): subnet {network} is already in zone "
+                    f"{first[0]!r} (line {first[1]}) — a subnet belongs to one zone; to carve "
+                    "part of it out, give the other zone a smaller subnet inside it",
+                )
+                continue
+            networks.append(network)
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
         zones.append(
             Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
