@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from socialguard.audit.files import AuditError, Segment, log_segments, segments_for
+from socialguard.audit.printable import printable
 from socialguard.cli.common import config_option, fail
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import Settings
@@ -143,7 +144,7 @@ def verify(
         click.echo(json.dumps(verdict.as_dict()))
     else:
         for note in verdict.notes:
-            click.echo(f"note: {note}")
+            click.echo(printable(f"note: {note}"))
         if verdict.problem is None:
             keyed = " (HMAC checked)" if key is not None else ""
             head = (
@@ -155,7 +156,7 @@ def verify(
                 f"{verdict.last_ts or '-'}; the chain holds{keyed}{head}. Head {verdict.head}"
             )
         else:
-            click.echo(f"BROKEN after {verdict.events} good events: {verdict.problem}", err=False)
+            click.echo(printable(f"BROKEN after {verdict.events} good events: {verdict.problem}"))
     if verdict.problem is not None:
         sys.exit(1)
 

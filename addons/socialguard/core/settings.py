@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from socialguard.core.catalog import CATEGORIES
-from socialguard.core.problems import LocatedDict, Problems
+from socialguard.core.problems import LocatedDict, Problems, unknown_keys
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -69,6 +69,11 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"listen": None},
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
+}
+# The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
+# DEFAULTS and it is known); a mapping of free names (devices, groups) has an empty default.
+SECTION_KEYS: dict[str, frozenset[str]] = {
+    key: frozenset(value) for key, value in DEFAULTS.items() if isinstance(value, dict) and value
 }
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
@@ -169,12 +174,16 @@ def _str_list(value: Any, where: str, line: int, problems: Problems) -> tuple[st
     return tuple(value)
 
 
+BREAK_WINDOW_KEYS = frozenset({"days", "from", "to"})
+
+
 def _break_windows(value: Any, where: str, line: int, problems: Problems) -> list[BreakWindow]:
     windows = []
     for i, item in enumerate(value or []):
         if not isinstance(item, dict):
             problems.add(line, f"{where}[{i}]: write {{days: mon-fri, from: '12:30', to: '13:30'}}")
             continue
+        unknown_keys(item, BREAK_WINDOW_KEYS, f"{where}.break_windows[{i}]", problems)
         raw_days = item.get("days", "mon-fri")
         if isinstance(raw_days, list):
             raw_days = ",".join(str(d) for d in raw_days)
@@ -209,6 +218,9 @@ def _parse_days(text: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
+ZONE_KEYS = frozenset({"name", "subnets", "break_windows"})
+
+
 def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
     if not isinstance(value, list):
         problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
@@ -219,6 +231,7 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             problems.add(item_line, f"zones[{i}]: needs a name and a list of subnets")
             continue
+        unknown_keys(item, ZONE_KEYS, f"zones[{i}]", problems)
         networks = []
         for subnet in item.get("subnets") or []:
             try:
@@ -241,11 +254,6 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     defaults: dict[str, Any] = DEFAULTS["audit"]
     audit = dict(value)
     where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
-    for key in value:
-        if key not in defaults:
-            problems.add(
-                where(key), f"audit.{key}: unknown key (known: {', '.join(sorted(defaults))})"
-            )
 
     def bad(key: str, message: str) -> None:
         problems.add(where(key), f"audit.{key}: {message}")
@@ -297,9 +305,11 @@ def parse_settings(data: Any, source: str) -> Settings:
     if not isinstance(data, LocatedDict):
         problems.add(1, "policy.yaml must be a mapping of settings (key: value)")
         problems.raise_if_any()
-    for key in data:
-        if key not in DEFAULTS:
-            problems.add(data.line_of(key), f"unknown setting {key!r} — see config/policy.yaml")
+    unknown_keys(data, DEFAULTS, "", problems, noun="setting", see="config/policy.yaml")
+    for key, known in SECTION_KEYS.items():
+        section = data.get(key)
+        if isinstance(section, dict):
+            unknown_keys(section, known, key, problems)
     merged = _merge(DEFAULTS, data)
     line = data.line_of
     for key, default in DEFAULTS.items():
