@@ -315,7 +315,10 @@ def test_default_audit_settings() -> None:
         ("audit:\n  rotate_size_mb: big\n", "policy.yaml:2: audit.rotate_size_mb: must be"),
         ("audit:\n  hmac_key_file: 7\n", "policy.yaml:2: audit.hmac_key_file: must be the path"),
         ("audit:\n  record_paths: yes please\n", "policy.yaml:2: audit.record_paths: must be"),
-        ("audit:\n  retension_days: 30\n", "policy.yaml:2: audit: unknown key 'retension_days' — did you mean 'retention_days'?"),
+        (
+            "audit:\n  retension_days: 30\n",
+            "policy.yaml:2: audit: unknown key 'retension_days' — did you mean 'retention_days'?",
+        ),
     ],
 )
 def test_bad_audit_settings_name_the_key_and_the_fix(yaml_text: str, message: str) -> None:

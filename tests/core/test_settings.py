@@ -113,7 +113,9 @@ def test_nested_mapping_merges_with_defaults() -> None:
 def test_unknown_key_is_an_error_with_line() -> None:
     """An unknown setting is reported at its line."""
     found = problems_of("listen: '0.0.0.0:8080'\n\nlisten_port: 3128\n")
-    assert found == [(3, "unknown setting 'listen_port' — did you mean 'listen'? (see config/policy.yaml)")]
+    assert found == [
+        (3, "unknown setting 'listen_port' — did you mean 'listen'? (see config/policy.yaml)")
+    ]
 
 
 @pytest.mark.parametrize(

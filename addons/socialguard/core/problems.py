@@ -89,7 +89,8 @@ def unknown_keys(
             line = getattr(mapping, "line", 0)
         hint = did_you_mean(str(key), names)
         prefix = f"{where}: " if where else ""
-        problems.add(line, f"{prefix}unknown {noun} {str(key)!r}{hint} (known: {', '.join(names)})")
+        listed = f"see {see}" if see else f"known: {', '.join(names)}"
+        problems.add(line, f"{prefix}unknown {noun} {str(key)!r}{hint} ({listed})")
 
 
 def did_you_mean(name: str, known: Collection[str]) -> str:
