@@ -155,6 +155,28 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a gateway listens on all
 
 
+def proxyauth_problem(spec: object) -> str | None:
+    """Why a sign-in spec cannot be used, or None. Only specs that check a password are taken:
+    mitmproxy's `any` admits every name with any password, and those unchecked names would then
+    match exemptions."""
+    fix = "write @/path/to/htpasswd (bcrypt: htpasswd -B) or an LDAP spec (ldap[s]:…)"
+    if not isinstance(spec, str) or not spec.strip():
+        return f"must be a sign-in spec — {fix}"
+    if spec.strip().lower() == "any":
+        return (
+            "'any' lets anyone in under any name with any password (and those names would "
+            f"match exemptions) — {fix}"
+        )
+    if spec.startswith("@"):
+        return None if spec[1:].strip() else f"names no password file — {fix}"
+    if spec.startswith(("ldap:", "ldaps:")):
+        return None
+    user, sep, password = spec.partition(":")
+    if sep and user and password and ":" not in password:
+        return None  # one user and their password, checked on every sign-in
+    return f"{spec!r} is not a sign-in spec that checks a password — {fix}"
+
+
 def _merge(defaults: dict[str, Any], data: LocatedDict) -> dict[str, Any]:
     merged = dict(defaults)
     for key, value in data.items():
@@ -364,6 +386,14 @@ def parse_settings(data: Any, source: str) -> Settings:
         timezone = zoneinfo.ZoneInfo("Europe/London")
     audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
     practice = merged["practice"]
+    proxyauth = merged["identity"].get("proxyauth")
+    if proxyauth is not None:
+        problem = proxyauth_problem(proxyauth)
+        if problem:
+            identity = data.get("identity")
+            at = identity.line_of("proxyauth") if isinstance(identity, LocatedDict) else 0
+            problems.add(at or line("identity"), f"identity.proxyauth: {problem}")
+            proxyauth = None
     max_days = merged["exemptions"].get("max_days")
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
@@ -408,7 +438,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         audit_group_commit_ms=audit["group_commit_ms"],
         audit_rotate=audit["rotate"],
         audit_rotate_size_mb=audit["rotate_size_mb"],
-        proxyauth=merged["identity"].get("proxyauth"),
+        proxyauth=proxyauth,
         metrics_listen=merged["metrics"].get("listen"),
         timezone=timezone,
         max_exemption_days=max_days,
