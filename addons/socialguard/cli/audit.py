@@ -20,6 +20,7 @@ from socialguard.audit.printable import printable
 from socialguard.cli.common import config_option, fail
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import Settings
+from socialguard.files.output import OutputError, write_file
 from socialguard.files.policy_files import check_exists, load_settings
 
 CONFIG_OPTION = config_option(
@@ -256,9 +257,9 @@ def report(
         click.echo(text, nl=False)
         return
     try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as error:
-        fail(f"{out}: cannot write the report: {error.strerror} — check the path")
+        write_file(out, text.encode("utf-8"))
+    except OutputError as error:
+        fail(str(error))
     click.echo(f"report for {month} written to {out}", err=True)
 
 
