@@ -55,12 +55,16 @@ class PolicyPaths:
 
 def load_policy(paths: PolicyPaths) -> Policy:
     """Read and validate settings, catalogue and authorisations; raises ConfigError."""
-    for path, what in (
-        (paths.config, "the policy file"),
-        (paths.authorisations, "the authorisation list"),
-    ):
+    named = ((paths.config, "the policy file"), (paths.authorisations, "the authorisation list"))
+    missing: list[Problem] = []  # both named at once if both are gone
+    for path, what in named:
         if path is not None:
-            check_exists(path, what, was_loaded=paths.pinned)
+            try:
+                check_exists(path, what, was_loaded=paths.pinned)
+            except ConfigError as error:
+                missing.extend(error.problems)
+    if missing:
+        raise ConfigError(missing)
     settings, settings_raw = load_settings(paths.config_path())
     catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
     authorisations_path = paths.authorisations_path()
