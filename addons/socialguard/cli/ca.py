@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import serialization
 
-from socialguard.core.problems import ConfigError
+from socialguard.cli.common import CommandGroup, Refusal
 from socialguard.files.output import OutputError, write_file
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 
@@ -59,7 +59,7 @@ Removing it
 """
 
 
-@click.group()
+@click.group(cls=CommandGroup, not_loaded="the policy was not loaded:")
 def ca() -> None:
     """The CA that lets blocked HTTPS sites show the block page on managed devices."""
 
@@ -68,13 +68,9 @@ def _ca_dir(config: Path | None, confdir: Path | None) -> Path:
     """`--confdir` if given, else policy.yaml's `ca_dir`: the directory `run` uses too."""
     if confdir is not None:
         return confdir
-    try:
-        if config is not None:
-            check_exists(config, "the policy file")
-        settings, _raw = load_settings(PolicyPaths(config, None).config_path())
-    except ConfigError as error:
-        problems = "\n  ".join(str(p) for p in error.problems)
-        raise click.ClickException(f"the policy was not loaded:\n  {problems}") from None
+    if config is not None:
+        check_exists(config, "the policy file")
+    settings, _raw = load_settings(PolicyPaths(config, None).config_path())
     return settings.ca_dir
 
 
@@ -123,7 +119,7 @@ def export(config: Path | None, confdir: Path | None, out: Path) -> None:
         for name, data in files.items():
             write_file(out / name, data)  # a link planted at a name is replaced, not followed
     except OutputError as error:
-        raise click.ClickException(str(error)) from None
+        raise Refusal(str(error)) from None
     click.echo(f"wrote {out}/socialguard-ca.pem, .der, .sha256 and INSTALL.txt")
     click.echo(f"SHA-256 fingerprint: {print_}")
 

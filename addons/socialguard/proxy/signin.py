@@ -39,6 +39,7 @@ from mitmproxy import ctx, exceptions, http
 from mitmproxy.addons import proxyauth
 from mitmproxy.utils import htpasswd
 
+from socialguard.core.events import Event
 from socialguard.core.settings import proxyauth_problem
 
 logger = logging.getLogger("socialguard")
@@ -60,9 +61,9 @@ BURST_MAX_SECONDS = 300.0
 POLL_SECONDS = 0.5
 USERS_RECORDED = 5
 
-FAILED = "auth.failed"
-RELOADED = "auth.reloaded"
-REJECTED = "auth.rejected"
+FAILED = Event.AUTH_FAILED
+RELOADED = Event.AUTH_RELOADED
+REJECTED = Event.AUTH_REJECTED
 
 
 class Recorder(Protocol):
