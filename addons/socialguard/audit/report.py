@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from socialguard.audit.printable import printable, spreadsheet_cell
 from socialguard.audit.search import month_bounds, period_bounds
 from socialguard.core.events import Event
 
@@ -338,7 +339,8 @@ def render_text(report: Report) -> str:
         if blocks or exceptions:
             out.append(f"  {day:%a %d %b}  blocked {blocks}  exemption {exceptions}")
     out += ["", *_exemption_lines(report)]
-    return "\n".join(out) + "\n"
+    # Names and purposes came from files and clients: no control character reaches a terminal.
+    return "\n".join(printable(line) for line in out) + "\n"
 
 
 def _exemption_lines(report: Report) -> list[str]:
@@ -364,7 +366,9 @@ def render_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
 
     def row(section: str, date: str, count: int | str = "", **cells: str) -> None:
-        writer.writerow([section, date, *(cells.get(c, "") for c in CSV_COLUMNS[2:-1]), count])
+        values = [section, date, *(cells.get(c, "") for c in CSV_COLUMNS[2:-1]), count]
+        # A host or purpose written by a client must never run as a formula in the sheet.
+        writer.writerow([spreadsheet_cell(v) for v in values])
 
     for name, value in (
         ("blocks", report.blocks),

@@ -24,7 +24,7 @@ from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
-from socialguard.proxy.signin import CachingProxyAuth
+from socialguard.proxy.signin import Recorder, SignIn
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,12 +40,13 @@ class ProxyOptions:
     confdir: str | None = None
 
 
-def addon_chain(enforcer: object) -> list[object]:
-    """mitmproxy's default addons with ProxyAuth cached and the enforcer before NextLayer."""
+def addon_chain(enforcer: object, audit: Recorder | None = None) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth replaced by SignIn (checked off the event loop,
+    limited per address, following its file) and the enforcer before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
         if isinstance(addon, proxyauth.ProxyAuth):
-            chain.append(CachingProxyAuth())
+            chain.append(SignIn(audit))
             continue
         if isinstance(addon, next_layer.NextLayer):
             chain.append(enforcer)
@@ -82,7 +83,9 @@ async def serve(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mitm = master.Master(options.Options(), with_termlog=True)
     enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
-    mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
+    mitm.addons.add(
+        *addon_chain(enforcer, audit), errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+    )
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
     confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
