@@ -210,7 +210,7 @@ def test_a_user_added_by_users_add_signs_in(run_proxy: Any, tmp_path: Path, inte
     blocked = subprocess.run([*signed_in, "-U", "erin:Str0ng-Passw0rd", "http://www.tiktok.com/"],
                              capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
     assert blocked.stdout == "403"
-    # A user added while it runs can sign in once the proxy has re-read the file (SIGHUP).
+    # A user added while it runs can sign in: the proxy follows the file (and SIGHUP is safe).
     more = subprocess.run(
         [*SOCIALGUARD, "users", "add", "frank", "--htpasswd", str(path)],
         input="Fr4nk-Passw0rd\n", capture_output=True, text=True, timeout=30, check=False,

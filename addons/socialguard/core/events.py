@@ -28,6 +28,9 @@ class Event(enum.StrEnum):
     AUDIT_EXPIRED = "audit.expired"
     AUDIT_TORN = "audit.torn"
     AUDIT_EXPORTED = "audit.exported"
+    AUTH_FAILED = "auth.failed"
+    AUTH_RELOADED = "auth.reloaded"
+    AUTH_REJECTED = "auth.rejected"
     AUDIT_TRUNCATED = "audit.truncated"
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from socialguard.core.catalog import CATEGORIES
 from socialguard.core.hosts import unmapped
-from socialguard.core.problems import LocatedDict, Problems
+from socialguard.core.problems import LocatedDict, Problems, unknown_keys
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -130,6 +130,11 @@ DEFAULTS: dict[str, Any] = {
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
 }
+# The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
+# DEFAULTS and it is known); a mapping of free names (devices, groups) has an empty default.
+SECTION_KEYS: dict[str, frozenset[str]] = {
+    key: frozenset(value) for key, value in DEFAULTS.items() if isinstance(value, dict) and value
+}
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
@@ -218,6 +223,28 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a gateway listens on all
 
 
+def proxyauth_problem(spec: object) -> str | None:
+    """Why a sign-in spec cannot be used, or None. Only specs that check a password are taken:
+    mitmproxy's `any` admits every name with any password, and those unchecked names would then
+    match exemptions."""
+    fix = "write @/path/to/htpasswd (bcrypt: htpasswd -B) or an LDAP spec (ldap[s]:…)"
+    if not isinstance(spec, str) or not spec.strip():
+        return f"must be a sign-in spec — {fix}"
+    if spec.strip().lower() == "any":
+        return (
+            "'any' lets anyone in under any name with any password (and those names would "
+            f"match exemptions) — {fix}"
+        )
+    if spec.startswith("@"):
+        return None if spec[1:].strip() else f"names no password file — {fix}"
+    if spec.startswith(("ldap:", "ldaps:")):
+        return None
+    user, sep, password = spec.partition(":")
+    if sep and user and password and ":" not in password:
+        return None  # one user and their password, checked on every sign-in
+    return f"{spec!r} is not a sign-in spec that checks a password — {fix}"
+
+
 def _merge(defaults: dict[str, Any], data: LocatedDict) -> dict[str, Any]:
     merged = dict(defaults)
     for key, value in data.items():
@@ -237,12 +264,16 @@ def _str_list(value: Any, where: str, line: int, problems: Problems) -> tuple[st
     return tuple(value)
 
 
+BREAK_WINDOW_KEYS = frozenset({"days", "from", "to"})
+
+
 def _break_windows(value: Any, where: str, line: int, problems: Problems) -> list[BreakWindow]:
     windows = []
     for i, item in enumerate(value or []):
         if not isinstance(item, dict):
             problems.add(line, f"{where}[{i}]: write {{days: mon-fri, from: '12:30', to: '13:30'}}")
             continue
+        unknown_keys(item, BREAK_WINDOW_KEYS, f"{where}.break_windows[{i}]", problems)
         raw_days = item.get("days", "mon-fri")
         if isinstance(raw_days, list):
             raw_days = ",".join(str(d) for d in raw_days)
@@ -277,22 +308,40 @@ def _parse_days(text: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
+ZONE_KEYS = frozenset({"name", "subnets", "break_windows"})
+
+
 def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
     if not isinstance(value, list):
         problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
         return ()
     zones = []
+    # Each subnet's first zone: the same subnet in two zones would make a device's zone depend
+    # on the order of the file. Nested subnets are fine: the most specific one wins.
+    claimed: dict[IPNetwork, tuple[str, int]] = {}
     for i, item in enumerate(value):
         item_line = getattr(item, "line", line)
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             problems.add(item_line, f"zones[{i}]: needs a name and a list of subnets")
             continue
+        unknown_keys(item, ZONE_KEYS, f"zones[{i}]", problems)
         networks = []
         for subnet in item.get("subnets") or []:
             try:
-                networks.append(ipaddress.ip_network(str(subnet), strict=False))
+                network = ipaddress.ip_network(str(subnet), strict=False)
             except ValueError:
                 problems.add(item_line, f"zones[{i}].subnets: {subnet!r} is not a subnet")
+                continue
+            first = claimed.setdefault(network, (item["name"], item_line))
+            if first != (item["name"], item_line):
+                problems.add(
+                    item_line,
+                    f"zones[{i}] ({item['name']}): subnet {network} is already in zone "
+                    f"{first[0]!r} (line {first[1]}) — a subnet belongs to one zone; to carve "
+                    "part of it out, give the other zone a smaller subnet inside it",
+                )
+                continue
+            networks.append(network)
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
         zones.append(
             Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
@@ -314,11 +363,6 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     defaults: dict[str, Any] = DEFAULTS["audit"]
     audit = dict(value)
     where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
-    for key in value:
-        if key not in defaults:
-            problems.add(
-                where(key), f"audit.{key}: unknown key (known: {', '.join(sorted(defaults))})"
-            )
 
     def bad(key: str, message: str) -> None:
         problems.add(where(key), f"audit.{key}: {message}")
@@ -386,9 +430,11 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
     if not isinstance(data, LocatedDict):
         problems.add(1, "policy.yaml must be a mapping of settings (key: value)")
         problems.raise_if_any()
-    for key in data:
-        if key not in DEFAULTS:
-            problems.add(data.line_of(key), f"unknown setting {key!r} — see config/policy.yaml")
+    unknown_keys(data, DEFAULTS, "", problems, noun="setting", see="config/policy.yaml")
+    for key, known in SECTION_KEYS.items():
+        section = data.get(key)
+        if isinstance(section, dict):
+            unknown_keys(section, known, key, problems)
     merged = _merge(DEFAULTS, data)
     line = data.line_of
     for key, default in DEFAULTS.items():
@@ -454,6 +500,13 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
         )
         console = "counts"
     proxyauth = merged["identity"].get("proxyauth")
+    if proxyauth is not None:
+        problem = proxyauth_problem(proxyauth)
+        if problem:
+            identity = data.get("identity")
+            at = identity.line_of("proxyauth") if isinstance(identity, LocatedDict) else 0
+            problems.add(at or line("identity"), f"identity.proxyauth: {problem}")
+            proxyauth = None
     if isinstance(proxyauth, str) and proxyauth.startswith("@"):
         proxyauth = "@" + str(base / proxyauth[1:])
     max_days = merged["exemptions"].get("max_days")

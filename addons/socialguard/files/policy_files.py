@@ -22,7 +22,7 @@ from socialguard.core.settings import (
     parse_settings,
 )
 from socialguard.files.catalog_file import load_catalog
-from socialguard.files.yamlfile import read_yaml
+from socialguard.files.yamlfile import AUTHORISATIONS_MAX_BYTES, SETTINGS_MAX_BYTES, read_yaml
 
 ENVIRONMENT_VARIABLE = "SOCIALGUARD_CONFIG"
 # Where the installed layout is looked for (default /): the tests point it at an empty folder,
@@ -83,11 +83,17 @@ def layout_for(config: Path | None) -> Layout:
 
 @dataclass(frozen=True, slots=True)
 class PolicyPaths:
-    """Where the policy comes from. `None` means found by the search order (find_config)."""
+    """Where the policy comes from. `None` means found by the search order (find_config).
+
+    `pinned` paths were in force once: the proxy's watcher pins the files it has loaded, so a
+    file deleted under it is a rejection (the last good policy stays), never a quiet fall back
+    to the embedded defaults.
+    """
 
     config: Path | None = None
     authorisations: Path | None = None
     origin: str | None = None  # how `config` was found, once fixed()
+    pinned: bool = False
 
     def config_path(self) -> Path | None:
         return find_config(self.config)[0]
@@ -115,14 +121,30 @@ class PolicyPaths:
             p for p in (self.config_path(), self.authorisations_path(settings)) if p is not None
         ]
 
+    def pin(self, settings: Settings | None = None) -> PolicyPaths:
+        """These paths with each file now in use named outright, so its absence is refused.
+        `settings` are those in force (read from the policy file when not given)."""
+        config, origin = find_config(self.config)
+        authorisations = self.authorisations_path(settings)
+        return PolicyPaths(config, authorisations, self.origin or origin, pinned=True)
+
 
 def load_policy(paths: PolicyPaths) -> Policy:
     """Read and validate settings, catalogue and authorisations; raises ConfigError."""
     config, found_by = find_config(paths.config)
-    if config is not None:
-        check_exists(config, f"the policy file (from {found_by})")
-    if paths.authorisations is not None:
-        check_exists(paths.authorisations, "the authorisation list")
+    named = (
+        (config, f"the policy file (from {found_by})"),
+        (paths.authorisations, "the authorisation list"),
+    )
+    missing: list[Problem] = []  # both named at once if both are gone
+    for path, what in named:
+        if path is not None:
+            try:
+                check_exists(path, what, was_loaded=paths.pinned)
+            except ConfigError as error:
+                missing.extend(error.problems)
+    if missing:
+        raise ConfigError(missing)
     settings, settings_raw = load_settings(config)
     catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
     authorisations_path = paths.authorisations_path(settings)
@@ -144,18 +166,27 @@ def load_settings(path: Path | None) -> tuple[Settings, bytes]:
     """Read policy.yaml; `None` or a missing default file means the embedded defaults."""
     if path is None:
         return parse_settings(None, "<embedded defaults>"), b""
-    data, raw = read_yaml(path)
+    data, raw = read_yaml(path, SETTINGS_MAX_BYTES)
     return parse_settings(data, str(path), layout_for(path)), raw
 
 
-def check_exists(path: Path, what: str) -> None:
-    """Refuse a file the user named that is not there, rather than quietly using defaults."""
-    if not path.is_file():
-        raise ConfigError([Problem(str(path), 0, f"{what} not found — check the path")])
+def check_exists(path: Path, what: str, *, was_loaded: bool = False) -> None:
+    """Refuse a file the user named (or that was in force) that is not there, rather than
+    quietly using defaults."""
+    if path.is_file():
+        return
+    if was_loaded:
+        message = (
+            f"{what} was in force and is now missing (deleted or moved) — put it back; "
+            "to run on the embedded defaults, restart the proxy without it"
+        )
+    else:
+        message = f"{what} not found — check the path"
+    raise ConfigError([Problem(str(path), 0, message)])
 
 
 def load_authorisations(
     path: Path, catalog: Catalog, settings: Settings
 ) -> tuple[Authorisations, bytes]:
-    data, raw = read_yaml(path)
+    data, raw = read_yaml(path, AUTHORISATIONS_MAX_BYTES)
     return parse_authorisations(data, str(path), catalog, settings), raw

@@ -15,7 +15,7 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 
-from mitmproxy import addons, ctx, master, options
+from mitmproxy import addons, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
 from socialguard.audit.log import AuditLog
@@ -25,7 +25,7 @@ from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
-from socialguard.proxy.signin import CachingProxyAuth
+from socialguard.proxy.signin import Recorder, SignIn
 
 logger = logging.getLogger("socialguard")
 
@@ -43,12 +43,13 @@ class ProxyOptions:
     confdir: str | None = None
 
 
-def addon_chain(enforcer: object) -> list[object]:
-    """mitmproxy's default addons with ProxyAuth cached and the enforcer before NextLayer."""
+def addon_chain(enforcer: object, audit: Recorder | None = None) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth replaced by SignIn (checked off the event loop,
+    limited per address, following its file) and the enforcer before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
         if isinstance(addon, proxyauth.ProxyAuth):
-            chain.append(CachingProxyAuth())
+            chain.append(SignIn(audit))
             continue
         if isinstance(addon, next_layer.NextLayer):
             chain.append(enforcer)
@@ -85,7 +86,9 @@ async def serve(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mitm = master.Master(options.Options(), with_termlog=True)
     enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
-    mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
+    mitm.addons.add(
+        *addon_chain(enforcer, audit), errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+    )
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
     confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
@@ -105,10 +108,8 @@ async def serve(
     # SIGHUP (systemctl reload): every file read again at once, never a stop.
     reloads: set[asyncio.Task[None]] = set()
 
-    signin = next((a for a in mitm.addons.chain if isinstance(a, CachingProxyAuth)), None)
-
     def hangup() -> None:
-        task = asyncio.create_task(_reload_on_signal(watcher, signin), name="socialguard-sighup")
+        task = asyncio.create_task(_reload_on_signal(watcher), name="socialguard-sighup")
         reloads.add(task)
         task.add_done_callback(reloads.discard)
 
@@ -123,21 +124,14 @@ async def serve(
     return 0
 
 
-async def _reload_on_signal(watcher: PolicyWatcher, signin: CachingProxyAuth | None) -> None:
-    """RELOADING=1, the policy files read and taken (or rejected and recorded) and the sign-in
-    file read again, then READY=1."""
+async def _reload_on_signal(watcher: PolicyWatcher) -> None:
+    """RELOADING=1, the policy files read and taken (or rejected and recorded), then READY=1.
+    (The sign-in file is followed by SignIn itself, within about a second of a change.)"""
     systemd.reloading()
     try:
         await asyncio.to_thread(watcher.reload_now, "sighup")
     except Exception:
         logger.exception("socialguard: reloading on SIGHUP failed; the last good policy stays")
-    try:
-        if signin is not None and ctx.options.proxyauth:
-            # mitmproxy reads an htpasswd file when the option is configured; a file it
-            # refuses leaves the last good one in force.
-            signin.configure({"proxyauth"})
-    except Exception as error:  # noqa: BLE001 - the proxy goes on with the last good file
-        logger.warning("socialguard: the sign-in file was not read again: %s", error)
     finally:
         systemd.ready("reloaded")
 
