@@ -47,6 +47,18 @@ class Reason(enum.StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
+# Answers that depend on the name and the policy alone, never on who asks or when: the same raw
+# name always gets the same one while the policy in force is the same object, so it may be kept.
+TIMELESS_REASONS = frozenset(
+    {
+        Reason.NOT_SOCIAL_MEDIA,
+        Reason.NEVER_BLOCK,
+        Reason.CATEGORY_NOT_ENFORCED,
+        Reason.IP_LITERAL,
+    }
+)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Who:
     """The person, device and network zone a connection is attributed to."""
@@ -334,6 +346,23 @@ def _decide_zone(
         service_name=service.name,
         category=service.category,
     )
+
+
+def event_name(decision: Decision) -> str:
+    """The audit event a recorded decision becomes: one name per kind of outcome."""
+    if decision.reason is Reason.WORK_EMAIL_SIGNUP:
+        return "signup.blocked"
+    if decision.blocked:
+        return "access.blocked"
+    if decision.reason is Reason.EXEMPTION:
+        return "access.exception"
+    return f"access.{decision.reason}"
+
+
+def refusal(reason: Reason, host: str, detail: str = "") -> Decision:
+    """A block that no catalogue entry explains: a malformed name, a port, a protocol, an
+    address, or a check that failed (INTERNAL_ERROR: blocked to be safe)."""
+    return Decision(action=Action.BLOCK, reason=reason, host=host[:255], detail=detail)
 
 
 def most_restrictive(decisions: list[Decision]) -> Decision:

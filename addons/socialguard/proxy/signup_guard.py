@@ -1,0 +1,109 @@
+"""The signup guard's hook: a registration form on a listed site that carries a work e-mail
+address is refused (policy: never register on social media or shopping sites with it).
+
+The question itself — is this host guarded, does this form hold a work address — is the core's
+(core/signup.py); this adapter reads the request, asks, and answers. Only the address's domain
+is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from typing import TYPE_CHECKING
+
+from mitmproxy import http
+
+from socialguard.core.hosts import HostError, normalise_host
+from socialguard.core.policy import Action, Decision, Policy, Reason
+from socialguard.core.signup import MAX_INSPECTED, is_guarded, work_address_domain
+from socialguard.proxy.answers import Answers
+from socialguard.proxy.names import request_names
+
+if TYPE_CHECKING:
+    from socialguard.proxy.enforcer import Enforcer
+
+logger = logging.getLogger("socialguard")
+
+
+def signup_guarded(names: list[str], policy: Policy) -> bool:
+    """Whether a tunnel to these names must be opened so the signup guard can read its forms."""
+    settings = policy.settings
+    if not settings.signup_hosts or not settings.email_domains:
+        return False
+    for name in names:
+        try:
+            host = normalise_host(name).name
+        except HostError:
+            continue
+        if is_guarded(host, settings.signup_hosts):
+            return True
+    return False
+
+
+def form_bytes(request: http.Request) -> bytes:
+    """The first MAX_INSPECTED bytes of a request body, decoded without ever inflating more:
+    a small gzip body can expand a thousandfold, and all of it would sit on the event loop."""
+    raw = request.raw_content or b""
+    encoding = request.headers.get("content-encoding", "").strip().lower()
+    if encoding in ("", "identity"):
+        return raw[:MAX_INSPECTED]
+    if encoding in ("gzip", "x-gzip", "deflate"):
+        inflate = zlib.decompressobj(zlib.MAX_WBITS | 32)  # a gzip or zlib header
+        try:
+            return inflate.decompress(raw, MAX_INSPECTED)
+        except zlib.error:
+            return raw[:MAX_INSPECTED]
+    return raw[:MAX_INSPECTED]  # br, zstd: not read; browsers do not compress form posts
+
+
+class SignupGuard:
+    """The addon: each request's body, on the sites the signup guard lists."""
+
+    def __init__(self, enforcer: Enforcer, answers: Answers) -> None:
+        self._enforcer = enforcer
+        self._answers = answers
+
+    def request(self, flow: http.HTTPFlow) -> None:
+        if flow.response or flow.error or not flow.live:
+            return
+        try:
+            policy = self._enforcer.policy()
+            settings = policy.settings
+            if not settings.signup_hosts or not settings.email_domains:
+                return
+            request = flow.request
+            # Every name the request travels under, as requestheaders decides them: a listed
+            # CONNECT or SNI with another Host header is still the listed site's server.
+            names = request_names(request, flow.client_conn, self._enforcer.connect_host(flow))
+            hosts = [normalise_host(name).name for name in names]
+            host = next((h for h in hosts if is_guarded(h, settings.signup_hosts)), None)
+            if host is None:
+                return
+            work_domain = work_address_domain(
+                form_bytes(request),
+                request.path.partition("?")[2],
+                request.headers.get("content-type", ""),
+                settings.email_domains,
+            )
+            if work_domain is None:
+                return
+            who = self._enforcer.who_for(flow.client_conn, flow.metadata)
+            service = policy.catalog.lookup(host).service
+            decision = Decision(
+                action=Action.BLOCK,
+                reason=Reason.WORK_EMAIL_SIGNUP,
+                host=host,
+                service=service.id if service else None,
+                service_name=service.name if service else None,
+                category=service.category if service else None,
+                detail=f"an address at {work_domain}",
+            )
+            reference = self._answers.record(who, decision, policy, via="signup")
+            self._answers.counted(decision)
+            flow.response = self._answers.refusal(decision, reference, request, html=True)
+        except HostError:
+            return  # requestheaders has already answered an unreadable host with a 400
+        except Exception:
+            logger.exception("socialguard: signup check failed; refusing")
+            flow.response = Answers.internal_error(flow.request)
