@@ -19,7 +19,7 @@ def test_connect_to_social_media_is_refused_and_recorded(tmp_path: Path) -> None
     fx = Fixture(tmp_path)
     with taddons.context(fx.enforcer):
         flow = connect_flow("www.facebook.com")
-        fx.enforcer.addons[0].http_connect(flow)
+        fx.enforcer.connections.http_connect(flow)
     assert flow.response is not None
     assert flow.response.status_code == 403
     (event,) = fx.events()
@@ -34,7 +34,7 @@ def test_connect_to_an_ordinary_site_opens_unrecorded(tmp_path: Path) -> None:
     fx = Fixture(tmp_path)
     with taddons.context(fx.enforcer):
         flow = connect_flow("news.example.com")
-        fx.enforcer.addons[0].http_connect(flow)
+        fx.enforcer.connections.http_connect(flow)
     assert flow.response is None
     assert fx.events() == []
 
@@ -48,7 +48,7 @@ def test_connect_fails_closed_with_the_internal_error_text(tmp_path: Path) -> No
     fx.enforcer.policy = broken  # type: ignore[assignment,method-assign]
     with taddons.context(fx.enforcer):
         flow = connect_flow("news.example.com")
-        fx.enforcer.addons[0].http_connect(flow)
+        fx.enforcer.connections.http_connect(flow)
     assert flow.response is not None
     assert flow.response.status_code == 403
     assert b"could not be checked just now" in (flow.response.content or b"")
@@ -58,7 +58,7 @@ def test_a_client_hello_naming_social_media_is_refused(tmp_path: Path) -> None:
     fx = Fixture(tmp_path)
     with taddons.context(fx.enforcer) as ctx:
         nl = next_layer(ctx, client(), "news.example.com", client_hello([b"www.facebook.com"]))
-        fx.enforcer.addons[0].next_layer(nl)
+        fx.enforcer.connections.next_layer(nl)
     assert isinstance(nl.layer, RefuseTLS)
     assert [e["via"] for e in fx.events()] == ["tls"]
 
@@ -67,7 +67,7 @@ def test_an_ordinary_client_hello_is_relayed_undecrypted(tmp_path: Path) -> None
     fx = Fixture(tmp_path)
     with taddons.context(fx.enforcer) as ctx:
         nl = next_layer(ctx, client(), "news.example.com", client_hello([b"news.example.com"]))
-        fx.enforcer.addons[0].next_layer(nl)
+        fx.enforcer.connections.next_layer(nl)
     assert isinstance(nl.layer, layers.TCPLayer)
     assert not isinstance(nl.layer, RecheckedTunnel)
 
@@ -78,7 +78,7 @@ def test_a_hello_split_across_segments_is_waited_for(tmp_path: Path) -> None:
         hello = client_hello([b"www.facebook.com"])
         nl = next_layer(ctx, client(), "news.example.com", hello[:40])
         with pytest.raises(exceptions.AddonHalt):
-            fx.enforcer.addons[0].next_layer(nl)
+            fx.enforcer.connections.next_layer(nl)
     assert nl.layer is None
 
 
@@ -87,10 +87,10 @@ def test_an_exemption_tunnel_is_rechecked(tmp_path: Path) -> None:
     with taddons.context(fx.enforcer) as ctx:
         flow = connect_flow("www.facebook.com")
         flow.metadata["proxyauth"] = ("j.smith", "secret")
-        fx.enforcer.addons[0].http_connect(flow)
+        fx.enforcer.connections.http_connect(flow)
         nl = next_layer(
             ctx, flow.client_conn, "www.facebook.com", client_hello([b"www.facebook.com"])
         )
-        fx.enforcer.addons[0].next_layer(nl)
+        fx.enforcer.connections.next_layer(nl)
     assert isinstance(nl.layer, RecheckedTunnel)
     assert [e["event"] for e in fx.events()] == ["access.exception"]

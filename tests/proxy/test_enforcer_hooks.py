@@ -79,7 +79,7 @@ def test_a_client_leaving_forgets_its_connection(tmp_path: Path) -> None:
     fx = Fixture(tmp_path)
     with taddons.context(fx.enforcer):
         flow = connect_flow("news.example.com")
-        fx.enforcer.addons[0].http_connect(flow)
+        fx.enforcer.connections.http_connect(flow)
         assert fx.enforcer.connect_decision(flow.client_conn) is not None
         fx.enforcer.client_disconnected(flow.client_conn)
         assert fx.enforcer.connect_decision(flow.client_conn) is None

@@ -45,6 +45,9 @@ class Reason(enum.StrEnum):
     MALFORMED_HOST = "malformed_host"
     WORK_EMAIL_SIGNUP = "work_email_signup"
     INTERNAL_ERROR = "internal_error"
+    PORT_NOT_ALLOWED = "port_not_allowed"
+    NOT_TLS = "not_tls"
+    DESTINATION_REFUSED = "destination_refused"
 
 
 # Answers that depend on the name and the policy alone, never on who asks or when: the same raw

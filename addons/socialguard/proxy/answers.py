@@ -7,7 +7,12 @@ text (`Reason.INTERNAL_ERROR`), never with a raw string of its own.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from mitmproxy import http
@@ -18,18 +23,42 @@ from socialguard.core.policy import Decision, Policy, Reason, Who, event_name, r
 from socialguard.proxy import blockpage
 from socialguard.proxy.metrics import Metrics
 
+logger = logging.getLogger("socialguard")
+
 NO_CACHE_HEADERS = {"Cache-Control": "no-store", "X-Socialguard": "blocked"}
+# Repeats of one block — same client address, user, service (or host) and reason — within
+# this many seconds of the first are enforced each time but recorded once, as one event with
+# their `count` (docs/AUDITORS.md): a stuck app cannot fill the disk or drown the record.
+REPEAT_WINDOW_SECONDS = 10.0
+_BURSTS_SIZE = 10_000
+
+
+@dataclass(slots=True)
+class _Burst:
+    """The first block of a burst (already recorded) and the repeats since."""
+
+    reference: str
+    started: float
+    event: str
+    fields: dict[str, Any]
+    count: int = 0
 
 
 class Answers:
     """Records decisions in the audit log and renders the client's answer to a refusal."""
 
     def __init__(
-        self, audit: AuditLog, policy: Callable[[], Policy], metrics: Metrics | None = None
+        self,
+        audit: AuditLog,
+        policy: Callable[[], Policy],
+        metrics: Metrics | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._audit = audit
         self._policy = policy
         self._metrics = metrics
+        self._monotonic = monotonic
+        self._bursts: dict[tuple[str, str, str, str], _Burst] = {}
 
     def record(self, who: Who, decision: Decision, policy: Policy, **extra: Any) -> str:
         """Write the decision's event; returns its reference. A failed write raises: the hook
@@ -50,8 +79,51 @@ class Answers:
         if decision.detail:
             fields["detail"] = decision.detail
         fields.update(extra)
+        event = event_name(decision)
+        if not decision.blocked:
+            return self._write(event, fields)
+        now = self._monotonic()
+        key = (who.client_ip, who.user, decision.service or decision.host, str(decision.reason))
+        burst = self._bursts.get(key)
+        if burst is not None and now - burst.started < REPEAT_WINDOW_SECONDS:
+            burst.count += 1  # enforced by the caller all the same; recorded with the burst
+            burst.fields = fields
+            return burst.reference
+        if burst is not None or len(self._bursts) >= _BURSTS_SIZE:
+            self.flush(everything=len(self._bursts) >= _BURSTS_SIZE)
+        reference = self._write(event, fields)
+        self._bursts[key] = _Burst(reference=reference, started=now, event=event, fields=fields)
+        # Without an event loop (a test), the next record or `flush` writes the burst.
+        with contextlib.suppress(RuntimeError):
+            asyncio.get_running_loop().call_later(REPEAT_WINDOW_SECONDS, self._flush_quietly)
+        return reference
+
+    def flush(self, *, everything: bool = False) -> None:
+        """Record each burst whose window has closed (all of them if `everything`) as one
+        event with its `count` of repeats; a burst without repeats was recorded already."""
+        now = self._monotonic()
+        for key, burst in list(self._bursts.items()):
+            if not everything and now - burst.started < REPEAT_WINDOW_SECONDS:
+                continue
+            del self._bursts[key]
+            if burst.count:
+                fields = {
+                    **burst.fields,
+                    "count": burst.count,
+                    "window_seconds": REPEAT_WINDOW_SECONDS,
+                    "repeat_of": burst.reference,
+                }
+                self._write(burst.event, fields)
+
+    def _flush_quietly(self) -> None:
         try:
-            written = self._audit.record(event_name(decision), fields)
+            self.flush()
+        except Exception:
+            logger.exception("socialguard: recording repeated blocks failed")
+
+    def _write(self, event: str, fields: dict[str, Any]) -> str:
+        try:
+            written = self._audit.record(event, fields)
         except Exception:
             if self._metrics is not None:
                 self._metrics.audit_failures.inc()

@@ -9,19 +9,21 @@ Every hook fails closed: an error here blocks, it never allows.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from mitmproxy import connection, exceptions, http
+from mitmproxy import exceptions, http
 from mitmproxy.net.tls import starts_like_tls_record
 from mitmproxy.proxy import commands, events, layer, layers
 from mitmproxy.proxy.context import Context
 from mitmproxy.proxy.layers.http import HTTPMode
-from mitmproxy.proxy.layers.tls import parse_client_hello
 
+from socialguard.core.hosts import HostError, normalise_host
 from socialguard.core.policy import Reason, refusal
 from socialguard.proxy.answers import Answers
+from socialguard.proxy.hello import HelloError, server_names
 from socialguard.proxy.names import tunnel_names
 from socialguard.proxy.signup_guard import signup_guarded
 
@@ -37,6 +39,28 @@ RECHECK_SECONDS = 1.0
 # A TLS handshake record starts 0x16 0x03; `starts_like_tls_record` needs three bytes to say so.
 _TLS_RECORD_START = b"\x16\x03"
 _TLS_PREFIX_LEN = 3
+
+
+_HTTP_METHOD_MAX = 16
+_HTTP_REQUEST_START = re.compile(rb"[A-Z]{1,16} ")
+
+
+def _looks_like_http(data: bytes) -> bool:
+    return _HTTP_REQUEST_START.match(data) is not None
+
+
+def _malformed(sent: list[str]) -> str | None:
+    """Why a ClientHello's server names cannot be decided (None: they can): a name that does
+    not normalise, or several names that disagree, is never guessed at."""
+    hosts = set()
+    for name in sent:
+        try:
+            hosts.add(normalise_host(name).name)
+        except HostError as error:
+            return f"the ClientHello's server name {name[:80]!r}: {error.reason}"
+    if len(hosts) > 1:
+        return f"the ClientHello names {len(hosts)} different hosts"
+    return None
 
 
 class Close(layer.Layer):
@@ -120,10 +144,16 @@ class Connections:
             return
         data = nextlayer.data_client()
         enforcer = self._enforcer
-        intercepted = enforcer.intercepted(context.client)
+        client = context.client
+        intercepted = enforcer.intercepted(client)
+        tunnel = enforcer.connect_decision(client) is not None
         if not data:
             if intercepted is not None and nextlayer.data_server():
                 nextlayer.layer = Close(context)  # a blocked server that speaks first
+            elif nextlayer.data_server():
+                # A server that speaks first (SSH, SMTP): nothing reaches the client before
+                # the client's own first bytes are a decided ClientHello.
+                raise exceptions.AddonHalt
             return
         if len(data) < _TLS_PREFIX_LEN and _TLS_RECORD_START.startswith(data):
             # The first byte or two of a TLS record, sent alone: wait for the ClientHello, or
@@ -134,25 +164,31 @@ class Connections:
                 # A blocked tunnel carries HTTP, to be answered with the page, or nothing: left
                 # to NextLayer, other bytes would become a raw TCP relay to the blocked site.
                 nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
-            return  # plain HTTP is decided per request in requestheaders
+                return
+            if not tunnel and _looks_like_http(data):
+                return  # transparent plain HTTP: decided per request in requestheaders
+            if not tunnel and len(data) < _HTTP_METHOD_MAX and data.isalpha() and data.isupper():
+                raise exceptions.AddonHalt  # the start of a method name: wait for the rest
+            self._refuse(nextlayer, Close(context), "not a TLS ClientHello", data)
+            return
+        try:
+            sent = server_names(data)
+        except HelloError as error:
+            self._refuse(nextlayer, RefuseTLS(context), error.reason)
+            return
+        if sent is None:
+            # The ClientHello is split across segments: wait, do not let NextLayer commit.
+            raise exceptions.AddonHalt
         try:
             address = str(context.server.address[0])
-            try:
-                hello = parse_client_hello(data)
-            except ValueError:
-                hello = None
-                names = [address]
-                unreadable = True
-            else:
-                if hello is None:
-                    # The ClientHello is split across segments: wait, do not let NextLayer commit.
-                    raise exceptions.AddonHalt
-                names = tunnel_names(address, [hello.sni] if hello.sni else [])
-                unreadable = False
+            names = tunnel_names(address, sent)
+            unreadable = False
+            malformed = _malformed(sent)
             policy = enforcer.policy()
             who = enforcer.who_for(context.client, None)
-            if unreadable:
-                decision = refusal(Reason.MALFORMED_HOST, address, "unreadable TLS ClientHello")
+            if malformed is not None:
+                decision = refusal(Reason.MALFORMED_HOST, address, malformed)
+                unreadable = True  # never intercepted for a page: refused at once
             else:
                 decision = enforcer.decide_names(who, names, policy)
             if decision.blocked:
@@ -170,31 +206,34 @@ class Connections:
                 self._answers.record(who, decision, policy, via="tls")
             if signup_guarded(names, policy):
                 return  # NextLayer intercepts with our CA, so the `request` hook reads the form
+            enforcer.limits.settled(context.client)
             if decision.recorded:  # an exemption or a rest break: it may end while open
-                still_allowed = self._still_allowed(context.client, names)
+                still_allowed = enforcer.still_allowed(context.client, names)
+                enforcer.limits.hold(context.client, still_allowed)
                 nextlayer.layer = RecheckedTunnel(context, still_allowed)
                 return
             nextlayer.layer = layers.TCPLayer(context, ignore=True)
-        except exceptions.AddonHalt:
-            raise
         except Exception:
             logger.exception("socialguard: TLS hook failed; refusing")
             nextlayer.layer = RefuseTLS(context)
 
-    def _still_allowed(self, client: connection.Client, names: list[str]) -> Callable[[], bool]:
-        """Decides an open tunnel's names again, recording the block if it is now refused."""
-        enforcer = self._enforcer
-
-        def check() -> bool:
-            try:
-                policy = enforcer.policy()
-                who = enforcer.who_for(client, None)
-                decision = enforcer.decide_names(who, names, policy)
-                if decision.blocked:
-                    self._answers.record(who, decision, policy, via="open-tunnel")
-            except Exception:
-                logger.exception("socialguard: deciding an open tunnel failed; closing it")
-                return False
-            return not decision.blocked
-
-        return check
+    def _refuse(
+        self, nextlayer: layer.NextLayer, answer: layer.Layer, why: str, data: bytes = b""
+    ) -> None:
+        """Refuse a tunnel's first bytes (never relayed) and record it; fails closed."""
+        context = nextlayer.context
+        nextlayer.layer = answer
+        self._enforcer.limits.settled(context.client)
+        try:
+            enforcer = self._enforcer
+            policy = enforcer.policy()
+            who = enforcer.who_for(context.client, None)
+            connect = enforcer.connect_decision(context.client)
+            address = context.server.address
+            host = connect.host if connect is not None else str(address[0] if address else "")
+            reason = Reason.NOT_TLS if data else Reason.MALFORMED_HOST
+            decision = refusal(reason, host, why)
+            self._answers.record(who, decision, policy, via="tls")
+            self._answers.counted(decision)
+        except Exception:
+            logger.exception("socialguard: recording a refused tunnel failed")

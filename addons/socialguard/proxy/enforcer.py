@@ -35,6 +35,8 @@ from socialguard.core.policy import (
 from socialguard.proxy.alt_svc import AltSvc
 from socialguard.proxy.answers import Answers
 from socialguard.proxy.connections import Connections
+from socialguard.proxy.destination_guard import DestinationGuard
+from socialguard.proxy.limits import RECHECK_NAMES, Limits
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.names import request_names, username
 from socialguard.proxy.signup_guard import SignupGuard
@@ -115,10 +117,16 @@ class Enforcer:
         self._intercepted: dict[str, tuple[Decision, str]] = {}
         self._known = KnownNames()
         # mitmproxy calls these after the enforcer's own hooks, in this order.
+        self.connections = Connections(self, self.answers)
+        self.destination_guard = DestinationGuard(self, self.answers)
+        self.signup_guard = SignupGuard(self, self.answers)
+        self.limits = Limits(self)
         self.addons = [
-            Connections(self, self.answers),
-            SignupGuard(self, self.answers),
+            self.connections,
+            self.destination_guard,
+            self.signup_guard,
             AltSvc(),
+            self.limits,
         ]
 
     # -- what one client connection is ---------------------------------------------------
@@ -152,6 +160,9 @@ class Enforcer:
     def intercepted(self, client: connection.Client) -> tuple[Decision, str] | None:
         return self._intercepted.get(client.id)
 
+    def done(self) -> None:
+        self.answers.flush(everything=True)
+
     def client_disconnected(self, client: connection.Client) -> None:
         self._who.pop(client.id, None)
         self._connect.pop(client.id, None)
@@ -178,6 +189,23 @@ class Enforcer:
         if self._metrics is not None:
             self._metrics.decided(decision, time.perf_counter() - started)
         return decision
+
+    def still_allowed(self, client: connection.Client, names: list[str]) -> Callable[[], bool]:
+        """Decides an open connection's names again, recording the block if it is now refused."""
+
+        def check() -> bool:
+            try:
+                policy = self.policy()
+                who = self.who_for(client, None)
+                decision = self.decide_names(who, names, policy)
+                if decision.blocked:
+                    self.answers.record(who, decision, policy, via="open-tunnel")
+            except Exception:
+                logger.exception("socialguard: deciding an open connection failed; closing it")
+                return False
+            return not decision.blocked
+
+        return check
 
     def _known_allowed(self, flow: http.HTTPFlow) -> Decision | None:
         """The decision for a request all of whose names are known to pass unrecorded, if so.
@@ -230,6 +258,8 @@ class Enforcer:
                 flow.response = self.answers.refusal(decision, reference, request, html=True)
             elif decision.recorded:
                 self.answers.record(who, decision, policy, via="http", **path)
+                # An exemption or a break: a WebSocket opened on it is decided again while open.
+                flow.metadata[RECHECK_NAMES] = names
         except HostError as error:
             try:
                 self._bad_request(flow, error)

@@ -57,6 +57,12 @@ def form_bytes(request: http.Request) -> bytes:
     return raw[:MAX_INSPECTED]  # br, zstd: not read; browsers do not compress form posts
 
 
+# Bodies above MAX_INSPECTED are streamed (runner.py), except to a guarded site, where one of
+# up to this size is still held whole so that its first MAX_INSPECTED bytes are read before any
+# of it is sent on. Larger ones (uploads, never a registration form) stream uninspected.
+GUARDED_HOLD_LIMIT = 16 << 20
+
+
 class SignupGuard:
     """The addon: each request's body, on the sites the signup guard lists."""
 
@@ -64,21 +70,42 @@ class SignupGuard:
         self._enforcer = enforcer
         self._answers = answers
 
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        """Hold a guarded site's body whole (up to GUARDED_HOLD_LIMIT) so `request` reads it."""
+        if flow.response or flow.error or not flow.live or not flow.request.stream:
+            return
+        try:
+            length = int(flow.request.headers.get("content-length", ""))
+        except ValueError:
+            return
+        if length > GUARDED_HOLD_LIMIT:
+            return
+        try:
+            if self._guarded_host(flow, self._enforcer.policy()) is not None:
+                flow.request.stream = False
+        except HostError:
+            return  # requestheaders has already answered an unreadable host with a 400
+
+    def _guarded_host(self, flow: http.HTTPFlow, policy: Policy) -> str | None:
+        """The guarded host among the names the request travels under, if any."""
+        settings = policy.settings
+        if not settings.signup_hosts or not settings.email_domains:
+            return None
+        # Every name the request travels under, as requestheaders decides them: a listed
+        # CONNECT or SNI with another Host header is still the listed site's server.
+        names = request_names(flow.request, flow.client_conn, self._enforcer.connect_host(flow))
+        hosts = [normalise_host(name).name for name in names]
+        return next((h for h in hosts if is_guarded(h, settings.signup_hosts)), None)
+
     def request(self, flow: http.HTTPFlow) -> None:
         if flow.response or flow.error or not flow.live:
             return
         try:
             policy = self._enforcer.policy()
             settings = policy.settings
-            if not settings.signup_hosts or not settings.email_domains:
-                return
             request = flow.request
-            # Every name the request travels under, as requestheaders decides them: a listed
-            # CONNECT or SNI with another Host header is still the listed site's server.
-            names = request_names(request, flow.client_conn, self._enforcer.connect_host(flow))
-            hosts = [normalise_host(name).name for name in names]
-            host = next((h for h in hosts if is_guarded(h, settings.signup_hosts)), None)
-            if host is None:
+            host = self._guarded_host(flow, policy)
+            if host is None or request.stream:
                 return
             work_domain = work_address_domain(
                 form_bytes(request),
