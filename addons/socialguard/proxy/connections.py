@@ -165,6 +165,8 @@ class Connections:
                 # to NextLayer, other bytes would become a raw TCP relay to the blocked site.
                 nextlayer.layer = layers.HttpLayer(context, HTTPMode.transparent)
                 return
+            if client.tls:
+                return  # decrypted (a tunnel opened for the signup guard): HTTP, per request
             if not tunnel and _looks_like_http(data):
                 return  # transparent plain HTTP: decided per request in requestheaders
             if not tunnel and len(data) < _HTTP_METHOD_MAX and data.isalpha() and data.isupper():
