@@ -206,3 +206,16 @@ def test_text_renderer_falls_back_to_host() -> None:
 def test_wants_html(accept: str, requested_with: str, html: bool) -> None:
     """Browsers navigating get the page; JSON clients, images and XHR get a short answer."""
     assert wants_html(accept, requested_with) is html
+
+
+def test_privacy_link_only_where_privacy_url_is_set() -> None:
+    """With practice.privacy_url the page links to the staff privacy notice; without, it doesn't."""
+    without = render_html(
+        BLOCKED, REFERENCE, Practice(name="P", contact="C", policy_url=None, domains=())
+    )
+    assert "What is recorded" not in without
+    notice = "https://intranet.example.nhs.uk/privacy/internet"
+    practice = Practice(name="P", contact="C", policy_url=None, domains=(), privacy_url=notice)
+    page = render_html(BLOCKED, REFERENCE, practice)
+    assert f'href="{notice}"' in page
+    assert "What is recorded about this, and for how long" in page

@@ -12,25 +12,26 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
-from functools import wraps
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from socialguard.cli.common import config_option, fail
+from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.catalog import CATEGORIES, KIND_LABELS, Catalog, Explanation
+from socialguard.core.catalog_coverage import as_dict, read_table, summary_lines
+from socialguard.core.catalog_coverage import coverage as measure_coverage
 from socialguard.core.catalog_import import (
     ImportResult,
     ListFormat,
     detect_format,
     import_list,
+    import_v2fly,
     render_catalog,
     service_id_for,
 )
 from socialguard.core.hosts import HostError, HostKind, normalise_host
-from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_POLICY_PATH, Settings
 from socialguard.files.catalog_file import embedded_catalog_path, load_catalog
 from socialguard.files.policy_files import check_exists, load_settings
@@ -43,24 +44,6 @@ CONFIG_OPTION = config_option(
     "(default: config/policy.yaml if present)."
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a configuration error into its problems, one a line, and exit 1."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as error:
-            click.echo(
-                "socialguard: the catalogue was not loaded; fix these and try again:", err=True
-            )
-            for problem in error.problems:
-                click.echo(f"  {problem}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _settings(config: Path | None) -> Settings:
@@ -80,7 +63,7 @@ def _catalog(config: Path | None, leave_out: Path | None = None) -> tuple[Catalo
     return catalog, settings
 
 
-@click.group()
+@click.group(cls=CommandGroup, not_loaded="the catalogue was not loaded; fix these and try again:")
 def catalog() -> None:
     """Look up, list, import and check the catalogue of services."""
 
@@ -130,7 +113,6 @@ def _sentence(explanation: Explanation) -> str:
 @CONFIG_OPTION
 @JSON_OPTION
 @click.argument("hosts", nargs=-1, required=True)
-@_friendly
 def lookup(config: Path | None, as_json: bool, hosts: tuple[str, ...]) -> None:
     """Name the service, category and catalogue entry of each HOST (or what protects it)."""
     loaded, _ = _catalog(config)
@@ -167,7 +149,6 @@ def lookup(config: Path | None, as_json: bool, hosts: tuple[str, ...]) -> None:
     metavar="DAYS",
     help="Only services not reviewed for DAYS days (the policy is reviewed every year: 365).",
 )
-@_friendly
 def list_services(
     config: Path | None, as_json: bool, category: str | None, stale: int | None
 ) -> None:
@@ -211,7 +192,6 @@ def _some(items: list[str]) -> Iterable[str]:
 @catalog.command()
 @CONFIG_OPTION
 @JSON_OPTION
-@_friendly
 def stats(config: Path | None, as_json: bool) -> None:
     """Report each file's size, and duplicates and overlaps between the files."""
     loaded, _ = _catalog(config)
@@ -291,6 +271,42 @@ def _report(result: ImportResult) -> None:
         click.echo(f"  {count:>9,}  {reason}" + (f"  (e.g. {shown})" if shown else ""))
 
 
+def _sibling(file: Path, name: str) -> str | None:
+    """The list a v2fly `include:` names: the file of that name beside FILE, or None."""
+    other = file.parent / name
+    if "/" in name or name.startswith(".") or not other.is_file():
+        return None
+    try:
+        return other.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@catalog.command()
+@CONFIG_OPTION
+@JSON_OPTION
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def coverage(config: Path | None, as_json: bool, file: Path) -> None:
+    """Measure the catalogue against FILE (host, tab, block or allow; one a line): recall and
+    false positives."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise Refusal(f"cannot read {file}: {error} — check the path") from None
+    rows, problems = read_table(text)
+    if problems:
+        raise Refusal(
+            f"{file} is not a coverage table; fix these and try again:",
+            [f"{file}:{number}: {problem}" for number, problem in problems],
+        )
+    loaded, settings = _catalog(config)
+    result = measure_coverage(loaded, rows, settings.enforced_categories)
+    if as_json:
+        click.echo(json.dumps(as_dict(result), indent=2))
+        return
+    click.echo("\n".join(summary_lines(result)))
+
+
 @catalog.command(name="import")
 @CONFIG_OPTION
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -307,14 +323,13 @@ def _report(result: ImportResult) -> None:
     "--format",
     "list_format",
     type=click.Choice([f.value for f in ListFormat]),
-    help="hosts, domains or adblock (default: guessed from the first lines).",
+    help="hosts, domains, adblock or v2fly (default: guessed from the first lines).",
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path, dir_okay=False),
     help="The catalogue file to write (default: config/catalog-<service>.yaml).",
 )
-@_friendly
 def import_(
     config: Path | None,
     file: Path,
@@ -332,21 +347,25 @@ def import_(
         )
     target = out or Path("config") / f"catalog-{sid}.yaml"
     if target.resolve() == embedded_catalog_path().resolve():
-        fail(f"{target} is the shipped catalogue; write imports to their own file (--out)")
+        raise Refusal(f"{target} is the shipped catalogue; write imports to their own file (--out)")
     try:
         text = file.read_bytes().decode("utf-8", errors="replace")
     except OSError as error:
-        fail(f"cannot read {file}: {error.strerror or error} — check the path")
+        raise Refusal(f"cannot read {file}: {error.strerror or error} — check the path") from None
     loaded, settings = _catalog(config, leave_out=target)
     existing = loaded.services.get(sid)
     if existing is not None and existing.category != category:
-        fail(
+        raise Refusal(
             f"service {sid!r} is already in category {existing.category!r}; import with "
             f"--category {existing.category} or choose another --service"
         )
     lines = text.splitlines()
     chosen = ListFormat(list_format) if list_format else detect_format(lines[:200])
-    if len(lines) > PROGRESS_THRESHOLD:
+    if chosen is ListFormat.V2FLY:
+        result = import_v2fly(
+            text, name=file.name, include=lambda name: _sibling(file, name), catalog=loaded
+        )
+    elif len(lines) > PROGRESS_THRESHOLD:
         with click.progressbar(
             lines, label=f"Reading {file.name}", file=sys.stderr, show_pos=True
         ) as bar:
@@ -369,7 +388,8 @@ def import_(
         ),
     )
     click.echo(
-        f"imported {len(result.domains):,} domains from {file} ({chosen} format, "
+        f"imported {len(result.domains):,} domains and {len(result.exact):,} exact hosts from "
+        f"{file} ({chosen} format, "
         f"{result.lines:,} lines) as service {sid} ({category}) into {target}"
     )
     _report(result)

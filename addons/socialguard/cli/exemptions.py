@@ -10,20 +10,21 @@ never writes to the audit log (two writers would break its hash chain).
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 import json
 import re
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from socialguard.cli.common import config_option, fail
+from socialguard.audit.files import AuditError, log_segments
+from socialguard.audit.search import find_event
+from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.core.catalog import Catalog
+from socialguard.core.events import Event
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -45,7 +46,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LONGEST = dt.timedelta(days=100 * 366)
 _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
 # Events a grant can be made from: a refusal of a catalogued service.
-_BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
+_BLOCK_EVENTS = (Event.ACCESS_BLOCKED,)
 _ANONYMOUS = "anonymous"
 
 
@@ -70,13 +71,10 @@ class Context:
 
 
 def _context(config: Path | None, authorisations: Path | None) -> Context:
-    try:
-        if config is not None:
-            check_exists(config, "the policy file")
-        settings, _ = load_settings(PolicyPaths(config).config_path())
-        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
-    except ConfigError as error:
-        fail("the policy settings could not be loaded; fix these and try again:", error.problems)
+    if config is not None:
+        check_exists(config, "the policy file")
+    settings, _ = load_settings(PolicyPaths(config).config_path())
+    catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
     return Context(authorisations or DEFAULT_AUTHORISATIONS_PATH, settings, catalog)
 
 
@@ -86,28 +84,32 @@ def _load(context: Context) -> Authorisations:
         data, _ = read_yaml(context.path)
         return context.parse(data, str(context.path))
     except ConfigError as error:
-        fail(f"{context.path} is not valid; fix these and try again:", error.problems)
+        raise Refusal(
+            f"{context.path} is not valid; fix these and try again:", error.problems
+        ) from None
 
 
 def _edit(context: Context, change: Any) -> EditResult:
     try:
         result = edit_file(context.path, change, context.parse)
     except EditError as error:
-        fail(f"{error} — nothing was written")
+        raise Refusal(f"{error} — nothing was written") from None
     except InvalidFileError as error:
-        fail(
+        raise Refusal(
             f"{context.path} is not valid; fix the file first, then try again "
             "(nothing was written):",
             error.problems,
-        )
+        ) from None
     except ConfigError as error:
-        fail(
+        raise Refusal(
             f"nothing was written: {context.path} would not be valid after this change "
             "(lines are those of the file as it would have been):",
             error.problems,
-        )
+        ) from None
     except OSError as error:
-        fail(f"cannot write {context.path}: {error.strerror or error} — check its permissions")
+        raise Refusal(
+            f"cannot write {context.path}: {error.strerror or error} — check its permissions"
+        ) from None
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     return result
@@ -199,63 +201,36 @@ def label(value: dt.date | dt.datetime) -> str:
 # -- the audit log, for --from-event ------------------------------------------------------
 
 
-def _audit_files(path: Path) -> list[Path]:
-    """The log and its rotated siblings (audit.jsonl.1, audit-2026-11.jsonl.gz, …), newest first."""
-    siblings = [
-        p
-        for p in path.parent.glob(f"{path.stem}*")
-        if p != path and p.is_file() and (path.name in p.name or p.name.startswith(path.stem))
-    ]
-    siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [path, *siblings] if path.is_file() else siblings
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        yield from stream
-
-
-def find_event(audit_path: Path, reference: str) -> dict[str, Any] | None:
-    """The audit event with this reference id, searched in the log and its rotated files."""
-    needle = reference.encode()  # cheap test first: most lines are not the one
-    for path in _audit_files(audit_path):
-        try:
-            for line in _lines(path):
-                if needle in line:
-                    event = json.loads(line)
-                    if isinstance(event, dict) and event.get("id") == reference:
-                        return event
-        except (OSError, ValueError, EOFError):
-            continue  # an unreadable rotated file must not hide the event in another
-    return None
-
-
 def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
     """(who kind, who, service) that an event was blocked for."""
     ref = reference.strip().upper()
     if not ref.startswith("SG-"):
         ref = f"SG-{ref}"
     if not audit_path.exists():
-        fail(f"the audit log {audit_path} was not found — give its path with --audit-log")
-    event = find_event(audit_path, ref)
+        raise Refusal(f"the audit log {audit_path} was not found — give its path with --audit-log")
+    try:
+        event = find_event(log_segments(audit_path), ref)
+    except (AuditError, ValueError) as error:
+        raise Refusal(f"cannot search the audit log {audit_path}: {error}") from None
     if event is None:
-        fail(
+        raise Refusal(
             f"no event {ref} in {audit_path} or its rotated files — check the reference on "
             "the block page, or give the right log with --audit-log"
         )
     if event.get("event") not in _BLOCK_EVENTS:
-        fail(f"event {ref} is {event.get('event')!r}, not a blocked access: nothing to grant")
+        raise Refusal(
+            f"event {ref} is {event.get('event')!r}, not a blocked access: nothing to grant"
+        )
     service = event.get("service")
     if not service:
-        fail(
+        raise Refusal(
             f"event {ref} was not blocked for a catalogued service (host "
             f"{event.get('host')!r}, reason {event.get('reason')!r}): grant with --domain instead"
         )
     user = event.get("user")
     signed_in = bool(user) and user != _ANONYMOUS
     if not signed_in and not event.get("device"):
-        fail(
+        raise Refusal(
             f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which "
             "is neither a signed-in user nor a named device: add the device under devices: in "
             "policy.yaml, or grant with --user once they sign in to the proxy"
@@ -356,7 +331,10 @@ FOR = click.option("--for", "for_", help="A short exemption from now: 30m, 2h, 3
 JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-@click.group()
+@click.group(
+    cls=CommandGroup,
+    not_loaded="the policy settings could not be loaded; fix these and try again:",
+)
 def exemptions() -> None:
     """Grant, renew, revoke and review the practice manager's exemptions."""
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
+from socialguard.core.hosts import unmapped
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,12 +33,9 @@ class Destinations:
 def parse_address(text: str) -> IPAddress | None:
     """An IP address (IPv4-mapped IPv6 as IPv4, a zone index dropped), else None."""
     try:
-        address = ipaddress.ip_address(text.strip("[]").split("%", 1)[0])
+        return unmapped(ipaddress.ip_address(text.strip("[]").split("%", 1)[0]))
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return address.ipv4_mapped
-    return address
 
 
 def refused_because(

@@ -16,6 +16,7 @@ from typing import Any
 
 from socialguard.core.catalog import CATEGORIES
 from socialguard.core.destinations import Destinations
+from socialguard.core.hosts import unmapped
 from socialguard.core.problems import LocatedDict, Problems
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -38,6 +39,11 @@ DEFAULTS: dict[str, Any] = {
         "contact": "the Practice Manager",
         "policy_url": None,
         "domains": [],
+        # For the staff privacy notice and the record of processing: what only the practice
+        # knows. Shown as "not set" until filled in.
+        "data_protection_officer": None,
+        "lawful_basis": None,
+        "privacy_url": None,
     },
     "listen": "0.0.0.0:8080",
     "upstream": None,
@@ -65,6 +71,8 @@ DEFAULTS: dict[str, Any] = {
         "group_commit_ms": 0,
         "rotate": "daily",
         "rotate_size_mb": 64,
+        # Where copies of the log are sent (central logging), in words, for the privacy notice.
+        "copies_to": [],
     },
     "identity": {"proxyauth": None},
     "metrics": {"listen": None},
@@ -114,6 +122,9 @@ class Practice:
     contact: str
     policy_url: str | None
     domains: tuple[str, ...]
+    data_protection_officer: str | None = None
+    lawful_basis: str | None = None
+    privacy_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +149,7 @@ class Settings:
     audit_path: Path
     audit_retention_days: int
     audit_record_paths: bool
+    audit_copies_to: tuple[str, ...]
     audit_hmac_key_file: Path | None
     audit_durability: str
     audit_group_commit_ms: float
@@ -323,6 +335,11 @@ def _limits(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> d
     return limits
 
 
+def _optional_text(section: dict[str, Any], key: str) -> str | None:
+    value = section.get(key)
+    return str(value).strip() or None if value is not None else None
+
+
 def _whole(value: Any, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
@@ -376,6 +393,9 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
         bad("rotate", "must be 'daily' or 'size' (see rotate_size_mb)")
     if not _whole(audit["rotate_size_mb"], 1, 100_000):
         bad("rotate_size_mb", "must be a whole number of megabytes, e.g. 64")
+    copies = audit["copies_to"]
+    if not isinstance(copies, list) or not all(isinstance(c, str) and c for c in copies):
+        bad("copies_to", "must be a list of places in words, e.g. [the PCN's central log store]")
     return audit
 
 
@@ -421,10 +441,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         devices = {}
     for name, address in devices.items():
         try:
-            ip = ipaddress.ip_address(str(address))
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-                ip = ip.ipv4_mapped
-            devices_by_ip[str(ip)] = str(name)
+            devices_by_ip[str(unmapped(ipaddress.ip_address(str(address))))] = str(name)
         except ValueError:
             problems.add(line("devices"), f"devices.{name}: {address!r} is not an IP address")
     groups_by_user: dict[str, set[str]] = {}
@@ -458,6 +475,9 @@ def parse_settings(data: Any, source: str) -> Settings:
             domains=_str_list(
                 practice.get("domains"), "practice.domains", line("practice"), problems
             ),
+            data_protection_officer=_optional_text(practice, "data_protection_officer"),
+            lawful_basis=_optional_text(practice, "lawful_basis"),
+            privacy_url=_optional_text(practice, "privacy_url"),
         ),
         listen_host=listen_host,
         listen_port=listen_port,
@@ -485,6 +505,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         audit_path=Path(str(audit["path"])),
         audit_retention_days=audit["retention_days"],
         audit_record_paths=audit["record_paths"],
+        audit_copies_to=tuple(audit["copies_to"]),
         audit_hmac_key_file=audit["hmac_key_file"],
         audit_durability=audit["durability"],
         audit_group_commit_ms=audit["group_commit_ms"],

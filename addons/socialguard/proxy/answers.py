@@ -18,8 +18,9 @@ from typing import Any
 from mitmproxy import http
 
 from socialguard.audit.log import AuditLog
+from socialguard.core.events import event_for
 from socialguard.core.hosts import HostError
-from socialguard.core.policy import Decision, Policy, Reason, Who, event_name, refusal
+from socialguard.core.policy import Decision, Policy, Reason, Who, refusal
 from socialguard.proxy import blockpage
 from socialguard.proxy.metrics import Metrics
 
@@ -79,7 +80,7 @@ class Answers:
         if decision.detail:
             fields["detail"] = decision.detail
         fields.update(extra)
-        event = event_name(decision)
+        event = event_for(decision)
         if not decision.blocked:
             return self._write(event, fields)
         now = self._monotonic()

@@ -59,6 +59,7 @@ def render_html(decision: Decision, reference: str, practice: Practice) -> str:
             practice=practice.name,
             contact=practice.contact,
             policy_url=practice.policy_url,
+            privacy_url=practice.privacy_url,
             signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
         )
     )

@@ -1,0 +1,43 @@
+"""The names of the events socialguard records: one enum for the writer, search, report and CLI.
+
+Values appear in the audit log and auditors' queries: add members, never rename one. Pure: it
+says what a decision is recorded as, never writes anything.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from socialguard.core.policy import Decision, Reason
+
+
+class Event(enum.StrEnum):
+    """An audit event's `event` field."""
+
+    ACCESS_BLOCKED = "access.blocked"
+    ACCESS_EXCEPTION = "access.exception"
+    ACCESS_BREAK_WINDOW = "access.break_window"
+    SIGNUP_BLOCKED = "signup.blocked"
+    POLICY_LOADED = "policy.loaded"
+    POLICY_REJECTED = "policy.rejected"
+    EXEMPTION_GRANTED = "exemption.granted"
+    EXEMPTION_RENEWED = "exemption.renewed"
+    EXEMPTION_REVOKED = "exemption.revoked"
+    EXEMPTION_CHANGED = "exemption.changed"
+    EXEMPTION_REMOVED = "exemption.removed"
+    AUDIT_EXPIRED = "audit.expired"
+    AUDIT_TORN = "audit.torn"
+    AUDIT_EXPORTED = "audit.exported"
+
+
+def event_for(decision: Decision) -> Event:
+    """What a recorded decision is written as."""
+    if decision.reason is Reason.WORK_EMAIL_SIGNUP:
+        return Event.SIGNUP_BLOCKED
+    if decision.blocked:
+        return Event.ACCESS_BLOCKED
+    if decision.reason is Reason.EXEMPTION:
+        return Event.ACCESS_EXCEPTION
+    if decision.reason is Reason.BREAK_WINDOW:
+        return Event.ACCESS_BREAK_WINDOW
+    raise ValueError(f"a decision for {decision.reason} is not recorded")
