@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from mitmproxy import exceptions
-from mitmproxy.proxy import layers
+from mitmproxy.proxy import events, layers
 from mitmproxy.test import taddons
 
-from socialguard.proxy.connections import RecheckedTunnel, RefuseTLS
+from socialguard.proxy.connections import Close, RecheckedTunnel, RefuseTLS
 from tests.proxy.hooks import Fixture, client, client_hello, connect_flow, next_layer
 
 
@@ -94,3 +94,39 @@ def test_an_exemption_tunnel_is_rechecked(tmp_path: Path) -> None:
         fx.enforcer.connections.next_layer(nl)
     assert isinstance(nl.layer, RecheckedTunnel)
     assert [e["event"] for e in fx.events()] == ["access.exception"]
+
+
+def test_raw_bytes_in_a_tunnel_are_refused_and_recorded(tmp_path: Path) -> None:
+    fx = Fixture(tmp_path)
+    with taddons.context(fx.enforcer) as ctx:
+        flow = connect_flow("news.example.com")
+        fx.enforcer.connections.http_connect(flow)
+        nl = next_layer(ctx, flow.client_conn, "news.example.com", b"SSH-2.0-OpenSSH_9.6\r\n")
+        fx.enforcer.connections.next_layer(nl)
+    assert isinstance(nl.layer, Close)
+    assert [e["reason"] for e in fx.events()] == ["not_tls"]
+
+
+def test_a_server_that_speaks_first_is_held_until_the_client_speaks(tmp_path: Path) -> None:
+    fx = Fixture(tmp_path)
+    with taddons.context(fx.enforcer) as ctx:
+        flow = connect_flow("news.example.com")
+        fx.enforcer.connections.http_connect(flow)
+        nl = next_layer(ctx, flow.client_conn, "news.example.com", b"")
+        nl.events = [events.DataReceived(nl.context.server, b"SSH-2.0-banner\r\n")]
+        with pytest.raises(exceptions.AddonHalt):
+            fx.enforcer.connections.next_layer(nl)
+    assert nl.layer is None
+
+
+@pytest.mark.parametrize(
+    "names",
+    [[b"www.facebook.com!"], [b"a" * 64 + b".facebook.com"], [b"a.example", b"b.example"]],
+)
+def test_odd_server_names_are_malformed_never_allowed(tmp_path: Path, names: list[bytes]) -> None:
+    fx = Fixture(tmp_path)
+    with taddons.context(fx.enforcer) as ctx:
+        nl = next_layer(ctx, client(), "news.example.com", client_hello(names))
+        fx.enforcer.connections.next_layer(nl)
+    assert isinstance(nl.layer, RefuseTLS)
+    assert [e["reason"] for e in fx.events()] == ["malformed_host"]
