@@ -45,7 +45,7 @@ def test_connect_fails_closed_with_the_internal_error_text(tmp_path: Path) -> No
     def broken() -> None:
         raise RuntimeError("no policy")
 
-    fx.enforcer.policy = broken  # type: ignore[assignment,method-assign]
+    fx.enforcer.policy = broken  # type: ignore[assignment]
     with taddons.context(fx.enforcer):
         flow = connect_flow("news.example.com")
         fx.enforcer.connections.http_connect(flow)
