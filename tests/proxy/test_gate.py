@@ -6,6 +6,7 @@ WebSocket ends with its exemption."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import socket
@@ -341,40 +342,41 @@ def test_a_half_sent_request_is_closed_after_the_bound(run_proxy: Any, tmp_path:
     assert time.monotonic() - started < 3
 
 
+def blocked_once(raw: socket.socket) -> bytes:
+    """One blocked request on a kept-alive connection; the status line of its answer."""
+    raw.sendall(b"GET http://www.facebook.com/ HTTP/1.1\r\nHost: www.facebook.com\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = raw.recv(4096)
+        if not chunk:
+            break
+        head += chunk
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    body = head.split(b"\r\n\r\n", 1)[1]
+    while len(body) < length:
+        body += raw.recv(4096)
+    return head.split(b"\r\n", 1)[0]
+
+
 def test_connections_per_client_are_bounded(run_proxy: Any, tmp_path: Path) -> None:
     config = tmp_path / "policy.yaml"
     config.write_text("limits: {connections_per_client: 3}\n")
     proxy = run_proxy("--config", str(config))
-    held = [socket.create_connection((LOOPBACK, proxy.port), timeout=5) for _ in range(3)]
-    time.sleep(0.5)
-    extra = socket.create_connection((LOOPBACK, proxy.port), timeout=5)
-    assert closed_within(extra, 3)
-    extra.close()
-    for raw in held:
-        raw.close()
-    time.sleep(0.5)
-    assert (
-        proxy.curl("-o", "/dev/null", "-w", "%{http_code}", "http://www.facebook.com/").stdout
-        == "403"
-    )
+    with contextlib.ExitStack() as held:
+        for _ in range(3):  # each served (so counted) before the next is opened
+            raw = held.enter_context(socket.create_connection((LOOPBACK, proxy.port), timeout=5))
+            assert b" 403" in blocked_once(raw)
+        extra = held.enter_context(socket.create_connection((LOOPBACK, proxy.port), timeout=5))
+        assert closed_within(extra, 3)
+    time.sleep(0.5)  # the three are closed: room again
+    with socket.create_connection((LOOPBACK, proxy.port), timeout=5) as again:
+        assert b" 403" in blocked_once(again)
 
 
 def test_a_burst_of_identical_blocks_is_one_counted_event(run_proxy: Any) -> None:
     proxy = run_proxy()
-    raw = socket.create_connection((LOOPBACK, proxy.port), timeout=10)
-    request = b"GET http://www.facebook.com/ HTTP/1.1\r\nHost: www.facebook.com\r\n\r\n"
-    statuses = []
-    for _ in range(40):
-        raw.sendall(request)
-        head = b""
-        while b"\r\n\r\n" not in head:
-            head += raw.recv(4096)
-        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
-        body = head.split(b"\r\n\r\n", 1)[1]
-        while len(body) < length:
-            body += raw.recv(4096)
-        statuses.append(head.split(b" ")[1])
-    raw.close()
+    with socket.create_connection((LOOPBACK, proxy.port), timeout=10) as raw:
+        statuses = [blocked_once(raw).split(b" ")[1] for _ in range(40)]
     assert statuses == [b"403"] * 40  # every block enforced
     time.sleep(11)  # the 10-second window closes
     events = blocked(proxy, wait_for=2)
