@@ -171,11 +171,26 @@ def test_the_installed_layout_from_another_directory(tmp_path: Path) -> None:
     assert str(root / "var/lib/socialguard/ca") in said
 
 
-def test_no_policy_file_anywhere_is_said_loudly(run_proxy: Any) -> None:
-    proxy: RunningProxy = run_proxy()
-    said = proxy.log.read_text()
+def test_no_policy_file_anywhere_is_said_loudly(tmp_path: Path) -> None:
+    """Started in an empty directory with no policy file anywhere: it runs on the embedded
+    defaults and says so plainly, naming the directory its files go to."""
+    port = free_port()
+    log = tmp_path / "run.log"
+    env = {k: v for k, v in os.environ.items() if k != "SOCIALGUARD_CONFIG"}
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [*SOCIALGUARD, "run", "--listen", f"{LOOPBACK}:{port}"],
+            cwd=tmp_path, env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        assert wait_for_port(port, 30), log.read_text()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(10)
+    said = log.read_text()
     assert "WARNING: no policy file was found" in said
-    assert str(proxy.tmp) in said
+    assert str(tmp_path) in said
+    assert "making a NEW one there" in said
 
 
 def test_a_user_added_by_users_add_signs_in(run_proxy: Any, tmp_path: Path, internet: Any) -> None:
