@@ -27,6 +27,7 @@ class Event(enum.StrEnum):
     EXEMPTION_REMOVED = "exemption.removed"
     AUDIT_EXPIRED = "audit.expired"
     AUDIT_TORN = "audit.torn"
+    AUDIT_EXPORTED = "audit.exported"
     AUTH_FAILED = "auth.failed"
     AUTH_RELOADED = "auth.reloaded"
     AUTH_REJECTED = "auth.rejected"
