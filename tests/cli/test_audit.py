@@ -283,6 +283,38 @@ def test_dates_past_the_calendar_exit_1_without_a_traceback(
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
+def test_search_by_reference_host_address_device_and_service_name(tmp_path: Path) -> None:
+    """An auditor finds a block by the reference on its page, and by host (and the names under
+    it), address, device and the service as people name it."""
+    path = tmp_path / "audit.jsonl"
+    numbers = itertools.count(1)
+    log = AuditLog(path, clock=lambda: T0, new_id=lambda: f"SG-D{next(numbers):07d}")
+    log.record("access.blocked", {"user": "anonymous", "client_ip": "10.20.0.14",
+                                  "device": "reception-pc-1", "service": "instagram",
+                                  "host": "www.instagram.com"})  # fmt: skip
+    log.record("access.blocked", {"user": "k.jones", "client_ip": "10.20.0.15", "device": None,
+                                  "service": "facebook", "host": "facebook.com"})  # fmt: skip
+    log.close()
+
+    def ids(*args: str) -> list[str]:
+        result = run("search", "--audit-log", str(path), "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["id"] for line in result.output.splitlines()]
+
+    assert ids("--id", "SG-D0000002") == ["SG-D0000002"]
+    assert ids("--id", "sg-d0000001") == ["SG-D0000001"]
+    assert ids("--host", "instagram.com") == ["SG-D0000001"]
+    assert ids("--host", "FACEBOOK.COM") == ["SG-D0000002"]
+    assert ids("--host", "book.com") == []  # a suffix of the name, not a name under it
+    assert ids("--address", "10.20.0.15") == ["SG-D0000002"]
+    assert ids("--address", "::ffff:10.20.0.14") == ["SG-D0000001"]
+    assert ids("--device", "reception-pc-1") == ["SG-D0000001"]
+    assert ids("--service", "Instagram") == ["SG-D0000001"]
+    bad = CliRunner().invoke(main, ["audit", "search", "--audit-log", str(path), "--address", "x"])
+    assert bad.exit_code == 2
+    assert "'x' is not an IP address" in bad.output
+
+
 def test_report_out_replaces_a_planted_link_instead_of_following_it(home: Path) -> None:
     """`--out` at a symlink (say, planted in a shared folder) never writes where it points."""
     victim = home / "victim.txt"
@@ -329,35 +361,3 @@ def test_csv_report_cells_never_start_a_formula(home: Path) -> None:
     assert '\'=HYPERLINK("http://x","y")' in cells
     assert "'@SUM(1+1)*cmd" in cells
     assert "'-line one\\x0aline two" in cells
-
-
-def test_search_by_reference_host_address_device_and_service_name(tmp_path: Path) -> None:
-    """An auditor finds a block by the reference on its page, and by host (and the names under
-    it), address, device and the service as people name it."""
-    path = tmp_path / "audit.jsonl"
-    numbers = itertools.count(1)
-    log = AuditLog(path, clock=lambda: T0, new_id=lambda: f"SG-D{next(numbers):07d}")
-    log.record("access.blocked", {"user": "anonymous", "client_ip": "10.20.0.14",
-                                  "device": "reception-pc-1", "service": "instagram",
-                                  "host": "www.instagram.com"})  # fmt: skip
-    log.record("access.blocked", {"user": "k.jones", "client_ip": "10.20.0.15", "device": None,
-                                  "service": "facebook", "host": "facebook.com"})  # fmt: skip
-    log.close()
-
-    def ids(*args: str) -> list[str]:
-        result = run("search", "--audit-log", str(path), "--json", *args)
-        assert result.exit_code == 0, result.output
-        return [json.loads(line)["id"] for line in result.output.splitlines()]
-
-    assert ids("--id", "SG-D0000002") == ["SG-D0000002"]
-    assert ids("--id", "sg-d0000001") == ["SG-D0000001"]
-    assert ids("--host", "instagram.com") == ["SG-D0000001"]
-    assert ids("--host", "FACEBOOK.COM") == ["SG-D0000002"]
-    assert ids("--host", "book.com") == []  # a suffix of the name, not a name under it
-    assert ids("--address", "10.20.0.15") == ["SG-D0000002"]
-    assert ids("--address", "::ffff:10.20.0.14") == ["SG-D0000001"]
-    assert ids("--device", "reception-pc-1") == ["SG-D0000001"]
-    assert ids("--service", "Instagram") == ["SG-D0000001"]
-    bad = CliRunner().invoke(main, ["audit", "search", "--audit-log", str(path), "--address", "x"])
-    assert bad.exit_code == 2
-    assert "'x' is not an IP address" in bad.output

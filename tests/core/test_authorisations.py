@@ -552,6 +552,27 @@ def test_an_expiry_at_the_end_of_the_calendar_is_a_message_not_a_crash() -> None
 
 
 @pytest.mark.parametrize(
+    ("value", "recorded"),
+    [
+        ("{system_user: pm}", "pm"),
+        ("{system_user: root, sudo_user: j.admin}", "root (sudo from j.admin)"),
+        ("j.admin", "j.admin"),
+    ],
+)
+def test_recorded_by_names_who_ran_the_grant(value: str, recorded: str) -> None:
+    """`exemptions grant` writes who ran it beside the approver; the list accepts the key."""
+    assert only(document(entry(recorded_by=value))).recorded_by == recorded
+    assert only(document(ENTRY)).recorded_by == ""
+
+
+@pytest.mark.parametrize("value", ["{sudo_user: j.admin}", "{system_user: pm, host: x}", "[pm]"])
+def test_a_bad_recorded_by_is_a_problem_at_its_line(value: str) -> None:
+    [(line, message)] = problems_of(document(entry(recorded_by=value)))
+    assert line == 10
+    assert message.startswith("exemptions[0] (EX-2026-001).recorded_by: write {system_user: NAME}")
+
+
+@pytest.mark.parametrize(
     ("changes", "message"),
     [
         (
@@ -591,24 +612,3 @@ def test_unknown_keys_in_the_renewal_history_are_refused() -> None:
         ".renewed[0]: unknown key 'previous_expirs' — did you mean 'previous_expires'?" in m
         for _, m in found
     ), found
-
-
-@pytest.mark.parametrize(
-    ("value", "recorded"),
-    [
-        ("{system_user: pm}", "pm"),
-        ("{system_user: root, sudo_user: j.admin}", "root (sudo from j.admin)"),
-        ("j.admin", "j.admin"),
-    ],
-)
-def test_recorded_by_names_who_ran_the_grant(value: str, recorded: str) -> None:
-    """`exemptions grant` writes who ran it beside the approver; the list accepts the key."""
-    assert only(document(entry(recorded_by=value))).recorded_by == recorded
-    assert only(document(ENTRY)).recorded_by == ""
-
-
-@pytest.mark.parametrize("value", ["{sudo_user: j.admin}", "{system_user: pm, host: x}", "[pm]"])
-def test_a_bad_recorded_by_is_a_problem_at_its_line(value: str) -> None:
-    [(line, message)] = problems_of(document(entry(recorded_by=value)))
-    assert line == 10
-    assert message.startswith("exemptions[0] (EX-2026-001).recorded_by: write {system_user: NAME}")

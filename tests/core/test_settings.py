@@ -361,6 +361,29 @@ def test_load_settings(tmp_path: Path) -> None:
     assert raw == b"https_block: page\n"
 
 
+def test_the_same_subnet_in_two_zones_is_a_problem_at_the_second() -> None:
+    """A device's zone must not depend on the order of the file: one subnet, one zone."""
+    found = problems_of(
+        "zones:\n"
+        "  - {name: surgery, subnets: [10.0.0.0/24]}\n"
+        "  - {name: wifi, subnets: ['10.0.0.7/24']}\n"
+    )
+    assert len(found) == 1
+    line, message = found[0]
+    assert line == 3
+    assert "10.0.0.0/24 is already in zone 'surgery' (line 2)" in message
+
+
+def test_nested_subnets_are_allowed() -> None:
+    """A smaller subnet inside another zone's is how part of a network is carved out."""
+    settings = settings_from(
+        "zones:\n"
+        "  - {name: practice, subnets: [10.0.0.0/16]}\n"
+        "  - {name: byod, subnets: [10.0.20.0/24]}\n"
+    )
+    assert [z.name for z in settings.zones] == ["practice", "byod"]
+
+
 @pytest.mark.parametrize(
     ("text", "line", "message"),
     [
@@ -435,26 +458,3 @@ def test_a_sign_in_spec_that_checks_no_password_is_refused(spec: object) -> None
 def test_sign_in_specs_that_check_a_password_are_taken(spec: str) -> None:
     assert proxyauth_problem(spec) is None
     assert settings_from(f"identity:\n  proxyauth: {spec!r}\n").proxyauth == spec
-
-
-def test_the_same_subnet_in_two_zones_is_a_problem_at_the_second() -> None:
-    """A device's zone must not depend on the order of the file: one subnet, one zone."""
-    found = problems_of(
-        "zones:\n"
-        "  - {name: surgery, subnets: [10.0.0.0/24]}\n"
-        "  - {name: wifi, subnets: ['10.0.0.7/24']}\n"
-    )
-    assert len(found) == 1
-    line, message = found[0]
-    assert line == 3
-    assert "10.0.0.0/24 is already in zone 'surgery' (line 2)" in message
-
-
-def test_nested_subnets_are_allowed() -> None:
-    """A smaller subnet inside another zone's is how part of a network is carved out."""
-    settings = settings_from(
-        "zones:\n"
-        "  - {name: practice, subnets: [10.0.0.0/16]}\n"
-        "  - {name: byod, subnets: [10.0.20.0/24]}\n"
-    )
-    assert [z.name for z in settings.zones] == ["practice", "byod"]
