@@ -267,7 +267,7 @@ def _parse_days(text: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
-ZONE_KEYS = frozenset({"name", "subnets", "break_windows"})
+ZONE_KEYS = frozenset({"name", "subnets", "break_windows", "destinations"})
 
 
 def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
