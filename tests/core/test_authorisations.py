@@ -603,3 +603,12 @@ def test_an_unknown_top_key_names_the_nearest() -> None:
     assert found == [
         (2, "unknown key 'exemption' — did you mean 'exemptions'? (known: approvers, exemptions)")
     ]
+
+
+def test_unknown_keys_in_the_renewal_history_are_refused() -> None:
+    history = "[{on: 2026-11-02, by: practice.manager, previous_expirs: 2026-12-01}]"
+    found = problems_of(document(entry(renewed=history)))
+    assert any(
+        ".renewed[0]: unknown key 'previous_expirs' — did you mean 'previous_expires'?" in m
+        for _, m in found
+    ), found

@@ -7,14 +7,15 @@ its working directory), as a practice runs it and as ../shared/acceptance/gate.s
 from __future__ import annotations
 
 import shutil
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.loopback import LOOPBACK
-from tests.proxy.conftest import RunningProxy, start, stop
+from tests.loopback import LOOPBACK, free_port, wait_for_port
+from tests.proxy.conftest import LOOPBACK_ALLOWED, SOCIALGUARD, RunningProxy, stop
 
 ROOT = Path(__file__).resolve().parents[2]
 WITHIN = 3.0
@@ -39,13 +40,26 @@ def site(tmp_path: Path, internet: Any) -> Any:
     (tmp_path / "config").mkdir()
     (tmp_path / "allowlists").mkdir()
     (tmp_path / "config" / "policy.yaml").write_text(
-        "enforced_categories: [social-networking, information-sharing]\n"
+        "enforced_categories: [social-networking, information-sharing]\n" + LOOPBACK_ALLOWED
     )
     shutil.copy(ROOT / "allowlists" / "authorisations.yaml", tmp_path / "allowlists")
-    port, _seen = internet
-    proxy = start(tmp_path, "--upstream", f"http://{LOOPBACK}:{port}")
-    yield proxy
-    stop(proxy)
+    upstream, _seen = internet
+    # Started by hand, not with conftest's start(): that names a --config, and the point here
+    # is the default paths, found in the working directory.
+    port = free_port()
+    audit, log = tmp_path / "audit.jsonl", tmp_path / "proxy.log"
+    command = [
+        *SOCIALGUARD, "run", "--listen", f"{LOOPBACK}:{port}", "--audit-log", str(audit),
+        "--confdir", str(tmp_path / "mitmproxy"), "--upstream", f"http://{LOOPBACK}:{upstream}",
+    ]  # fmt: skip
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, cwd=tmp_path)
+    proxy = RunningProxy(port=port, audit=audit, process=process, log=log, tmp=tmp_path)
+    try:
+        assert wait_for_port(port, 30), log.read_text()[-2000:]
+        yield proxy
+    finally:
+        stop(proxy)
 
 
 def test_a_deleted_policy_file_keeps_the_last_good_policy(site: RunningProxy) -> None:

@@ -178,3 +178,13 @@ def test_the_password_file_is_followed_and_a_broken_one_kept_out(tmp_path: Path)
 
 def entry(user: str, password: str) -> str:
     return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n"
+
+
+def test_old_failures_are_forgotten_for_every_address() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(window=60, clock=clock)
+    for n in range(100):
+        limiter.failed(f"10.0.1.{n}", "x", checked=True)
+    clock.now += BURST_QUIET_SECONDS + 61
+    assert len(limiter.due()) == 100
+    assert limiter._failures == {}

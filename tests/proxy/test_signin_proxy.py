@@ -173,3 +173,25 @@ def test_a_spec_that_checks_no_password_is_refused(spec: str) -> None:
     assert result.returncode == 2, result
     assert "--proxyauth" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("content", [None, "no colon on this line\n"])
+def test_a_missing_or_broken_password_file_stops_the_start_with_a_message(
+    tmp_path: Path, content: str | None
+) -> None:
+    path = tmp_path / "htpasswd"
+    if content is not None:
+        path.write_text(content)
+    result = subprocess.run(
+        [*SOCIALGUARD, "run", "--listen", f"{LOOPBACK}:1", "--audit-log", str(tmp_path / "a"),
+         "--proxyauth", f"@{path}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1, result
+    assert f"cannot use the password file {path}" in result.stderr
+    assert "htpasswd -B" in result.stderr
+    assert "Traceback" not in result.stderr

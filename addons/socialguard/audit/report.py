@@ -315,7 +315,7 @@ def render_text(report: Report) -> str:
     if report.coverage_notes:
         out += [*report.coverage_notes, ""]
     if not report.covers_anything:
-        return "\n".join([*out, *_exemption_lines(report)]) + "\n"
+        return _lines([*out, *_exemption_lines(report)])
     out += [
         f"Blocked attempts:            {report.blocks}",
         f"Use under an exemption:      {report.exceptions}",
@@ -342,7 +342,12 @@ def render_text(report: Report) -> str:
         if blocks or exceptions:
             out.append(f"  {day:%a %d %b}  blocked {blocks}  exemption {exceptions}")
     out += ["", *_exemption_lines(report)]
-    # Names and purposes came from files and clients: no control character reaches a terminal.
+    return _lines(out)
+
+
+def _lines(out: list[str]) -> str:
+    """Names and purposes came from files and clients: no control character reaches a
+    terminal, so each line printed is one line of the report."""
     return "\n".join(printable(line) for line in out) + "\n"
 
 

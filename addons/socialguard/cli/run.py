@@ -84,7 +84,11 @@ def run(
     from socialguard.audit.log import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
     from socialguard.proxy.reload import PolicyHolder, record_start  # noqa: PLC0415
     from socialguard.proxy.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
+    from socialguard.proxy.signin import password_file_problem  # noqa: PLC0415
 
+    sign_in = proxyauth or settings.proxyauth
+    if sign_in and (problem := password_file_problem(sign_in)):
+        raise Refusal(problem)
     audit_path = audit_log or settings.audit_path
     ca_dir = Path(confdir) if confdir else settings.ca_dir
     announce_files(paths, policy, audit_path, ca_dir)
@@ -115,7 +119,7 @@ def run(
         listen_port=port,
         mode=mode,
         upstream=upstream or settings.upstream,
-        proxyauth=proxyauth or settings.proxyauth,
+        proxyauth=sign_in,
         https_block_page=settings.https_block == "page",
         confdir=str(ca_dir),
     )

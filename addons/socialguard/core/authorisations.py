@@ -68,6 +68,10 @@ _RECORDED_BY_KEYS = ("system_user", "sudo_user")
 _WHO_KEYS = ("user", "group", "device")
 _TOP_KEYS = frozenset({"approvers", "exemptions"})
 _REVOKED_KEYS = frozenset({"on", "by", "reason"})
+# One earlier approval, as `socialguard exemptions renew` writes it under `renewed:`.
+_RENEWED_KEYS = frozenset(
+    {"on", "by", "previous_approved_by", "previous_approved_on", "previous_expires"}
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,6 +221,11 @@ def _parse_entry(
         problems.add(entry.line, f"{where}: needs an id, e.g. id: EX-2026-001")
     count = len(problems.found)
     unknown_keys(entry, _ENTRY_KEYS, where, problems)
+    renewed = entry.get("renewed")
+    if isinstance(renewed, list):
+        for n, earlier in enumerate(renewed):
+            if isinstance(earlier, dict):
+                unknown_keys(earlier, _RENEWED_KEYS, f"{where}.renewed[{n}]", problems)
     who = entry.get("who")
     who_kind = who_name = ""
     if not isinstance(who, dict) or len(who) != 1 or next(iter(who)) not in _WHO_KEYS:

@@ -217,6 +217,8 @@ class FailureLimiter:
         ]
         for address, _ in done:
             del self.bursts[address]
+        for address in list(self._failures):  # forget addresses whose failures are old
+            self._recent(address, now)
         return done
 
 
@@ -292,6 +294,21 @@ class PasswordFile:
             return str(error)
         self.users, self.stamp, self.failed_stamp = users, stamp, "none"
         return "reloaded"
+
+
+def password_file_problem(spec: str) -> str | None:
+    """Why an `@path` sign-in spec's file cannot be used at start, with the fix; else None."""
+    if not spec.startswith("@"):
+        return None
+    path = Path(spec[1:]).expanduser()
+    try:
+        htpasswd.HtpasswdFile.from_file(path)
+    except (OSError, ValueError) as error:
+        return (
+            f"cannot use the password file {path}: {error} — make it with `htpasswd -B -c "
+            f"{path} USER` (bcrypt), or correct --proxyauth / identity.proxyauth"
+        )
+    return None
 
 
 class SignIn(proxyauth.ProxyAuth):
