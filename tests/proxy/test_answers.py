@@ -9,7 +9,7 @@ from mitmproxy.test import tutils
 
 from socialguard.audit.log import AuditLog
 from socialguard.core.policy import Reason, attribute, decide, refusal
-from socialguard.proxy.answers import REPEAT_WINDOW_SECONDS, Answers
+from socialguard.proxy.answers import MAX_REPEAT_WINDOW_SECONDS, REPEAT_WINDOW_SECONDS, Answers
 from tests.conftest import NOW, make_policy
 
 
@@ -48,3 +48,25 @@ def test_the_internal_error_answer_uses_the_block_page_words() -> None:
     assert response.status_code == 403
     assert "could not be checked just now" in response.text
     assert refusal(Reason.INTERNAL_ERROR, "x").blocked
+
+
+def test_a_block_that_keeps_repeating_gets_longer_windows(tmp_path: Path) -> None:
+    """A stuck app: each next window doubles (0.5, 1, 2, … s up to a minute), so the record
+    grows by a few lines a minute, and every attempt is still counted."""
+    policy = make_policy()
+    clock = [0.0]
+    answers = Answers(AuditLog(tmp_path / "a.jsonl"), lambda: policy, monotonic=lambda: clock[0])
+    who = attribute("10.10.0.5", None, policy.settings)
+    decision = decide(who, "www.facebook.com", NOW, policy)
+    attempts = 0
+    while clock[0] < 300:  # ten attempts a second for five minutes
+        answers.record(who, decision, policy, via="http")
+        attempts += 1
+        clock[0] = round(clock[0] + 0.1, 1)
+    answers.flush(everything=True)
+    events = [json.loads(line) for line in (tmp_path / "a.jsonl").read_text().splitlines()]
+    assert sum(e.get("count", 1) for e in events) == attempts
+    windows = [e["window_seconds"] for e in events if "count" in e]
+    assert windows[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert max(windows) == MAX_REPEAT_WINDOW_SECONDS
+    assert len(events) < 40  # not 3,000

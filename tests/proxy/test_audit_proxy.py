@@ -58,7 +58,7 @@ def audit_verify(*paths: Path) -> subprocess.CompletedProcess[str]:
 
 
 def test_forty_concurrent_blocks_are_forty_chained_lines(run_proxy: Any) -> None:
-    """40 blocked requests at once: all 40 counted (repeats within 10 s are one event with a
+    """40 blocked requests at once: all 40 counted (repeats within a window are one event with a
     `count`, written by the time the proxy stops), one unbroken chain, no paths or queries."""
     proxy = run_proxy()
     urls = [f"http://www.facebook.com/profile/{n}?patient=NHS{n:04d}" for n in range(40)]
@@ -90,7 +90,7 @@ def test_kill_9_during_a_burst_then_restart_continues_the_chain(tmp_path: Path) 
 
         def burst() -> None:
             # Each request refused for its own unreadable name: distinct blocks, so each is a
-            # line of its own (identical ones within 10 s would be one counted event).
+            # line of its own (identical ones within a window would be one counted event).
             n = 0
             while not stop_burst.is_set():
                 blocked_request(first, f"http://www.tiktok.com/{n}", host=f"bad!{id(n)}-{n}")

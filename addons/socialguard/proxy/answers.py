@@ -29,10 +29,13 @@ from socialguard.proxy.metrics import Metrics
 logger = logging.getLogger("socialguard")
 
 NO_CACHE_HEADERS = {"Cache-Control": "no-store", "X-Socialguard": "blocked"}
-# Repeats of one block — same client address, user, service (or host) and reason — within
-# this many seconds of the first are enforced each time but recorded once, as one event with
-# their `count` (docs/AUDITORS.md): a stuck app cannot fill the disk or drown the record.
-REPEAT_WINDOW_SECONDS = 10.0
+# Repeats of one block — same client address, user, service (or host) and reason — within a
+# window of the first are enforced each time but recorded once, as one event with their
+# `count` (docs/AUDITORS.md): a stuck app cannot fill the disk or drown the record. The first
+# window is short, so a burst is in the record within half a second; while the same block
+# keeps repeating, each next window doubles, up to a minute.
+REPEAT_WINDOW_SECONDS = 0.5
+MAX_REPEAT_WINDOW_SECONDS = 60.0
 _BURSTS_SIZE = 10_000
 
 
@@ -44,6 +47,7 @@ class _Burst:
     started: float
     event: str
     fields: dict[str, Any]
+    window: float = REPEAT_WINDOW_SECONDS
     count: int = 0
 
 
@@ -64,6 +68,8 @@ class Answers:
         self._monotonic = monotonic
         self._clock = clock
         self._bursts: dict[tuple[str, str, str, str], _Burst] = {}
+        # Bursts that closed with repeats: when, and their window (the next one doubles).
+        self._repeating: dict[tuple[str, str, str, str], tuple[float, float]] = {}
 
     def record(self, who: Who, decision: Decision, policy: Policy, **extra: Any) -> str:
         """Write the decision's event; returns its reference. A failed write raises: the hook
@@ -90,32 +96,41 @@ class Answers:
         now = self._monotonic()
         key = (who.client_ip, who.user, decision.service or decision.host, str(decision.reason))
         burst = self._bursts.get(key)
-        if burst is not None and now - burst.started < REPEAT_WINDOW_SECONDS:
+        if burst is not None and now - burst.started < burst.window:
             burst.count += 1  # enforced by the caller all the same; recorded with the burst
             burst.fields = fields
             return burst.reference
         if burst is not None or len(self._bursts) >= _BURSTS_SIZE:
             self.flush(everything=len(self._bursts) >= _BURSTS_SIZE)
         reference = self._write(event, fields)
-        self._bursts[key] = _Burst(reference=reference, started=now, event=event, fields=fields)
+        window = REPEAT_WINDOW_SECONDS
+        closed = self._repeating.pop(key, None)
+        if closed is not None and now - closed[0] <= closed[1]:
+            window = min(closed[1] * 2, MAX_REPEAT_WINDOW_SECONDS)  # still repeating
+        self._bursts[key] = _Burst(
+            reference=reference, started=now, event=event, fields=fields, window=window
+        )
         # Without an event loop (a test), the next record or `flush` writes the burst.
         with contextlib.suppress(RuntimeError):
-            asyncio.get_running_loop().call_later(REPEAT_WINDOW_SECONDS, self._flush_quietly)
+            asyncio.get_running_loop().call_later(window, self._flush_quietly)
         return reference
 
     def flush(self, *, everything: bool = False) -> None:
         """Record each burst whose window has closed (all of them if `everything`) as one
         event with its `count` of repeats; a burst without repeats was recorded already."""
         now = self._monotonic()
+        if len(self._repeating) >= _BURSTS_SIZE:
+            self._repeating.clear()  # only a memory of what repeated lately: safe to forget
         for key, burst in list(self._bursts.items()):
-            if not everything and now - burst.started < REPEAT_WINDOW_SECONDS:
+            if not everything and now - burst.started < burst.window:
                 continue
             del self._bursts[key]
             if burst.count:
+                self._repeating[key] = (now, burst.window)
                 fields = {
                     **burst.fields,
                     "count": burst.count,
-                    "window_seconds": REPEAT_WINDOW_SECONDS,
+                    "window_seconds": burst.window,
                     "repeat_of": burst.reference,
                 }
                 self._write(burst.event, fields)
