@@ -9,44 +9,23 @@ never writes to the audit log (two writers would break its hash chain).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import gzip
 import json
-import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 from socialguard.cli.common import config_option, fail
-from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
-from socialguard.core.catalog import Catalog
-from socialguard.core.problems import ConfigError
-from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
-from socialguard.files.authorisation_edit import (
-    AuthorisationDocument,
-    EditError,
-    EditResult,
-    InvalidFileError,
-    NewExemption,
-    edit_file,
-)
-from socialguard.files.catalog_file import load_catalog
-from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
-from socialguard.files.yamlfile import read_yaml
+from socialguard.core.authorisations import Authorisations, Exemption
+from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH
+from socialguard.files import exemption_actions as actions
+from socialguard.files.authorisation_edit import EditResult
 
-_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
-_TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# Far beyond any exemption or review window, yet a date one can still add it to.
-_LONGEST = dt.timedelta(days=100 * 366)
-_TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
-# Events a grant can be made from: a refusal of a catalogued service.
-_BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
-_ANONYMOUS = "anonymous"
+_ANONYMOUS = actions.ANONYMOUS
 
 
 def now() -> dt.datetime:
@@ -54,60 +33,33 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Where the list is, and the settings and catalogue it is checked against."""
-
-    path: Path
-    settings: Settings
-    catalog: Catalog
-
-    def parse(self, data: Any, source: str) -> Authorisations:
-        return parse_authorisations(data, source, self.catalog, self.settings, now=now())
-
-    def today(self) -> dt.date:
-        return now().astimezone(self.settings.timezone).date()
+Context = actions.Context
 
 
 def _context(config: Path | None, authorisations: Path | None) -> Context:
+    with _refusals():
+        return actions.load_context(config, authorisations, clock=lambda: now())
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """The shared code path's refusals as the command line shows them."""
     try:
-        if config is not None:
-            check_exists(config, "the policy file")
-        settings, _ = load_settings(PolicyPaths(config).config_path())
-        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
-    except ConfigError as error:
-        fail("the policy settings could not be loaded; fix these and try again:", error.problems)
-    return Context(authorisations or DEFAULT_AUTHORISATIONS_PATH, settings, catalog)
+        yield
+    except actions.ActionRefused as error:
+        fail(error.message, error.problems)
+    except actions.FieldError as error:
+        raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None
+    except actions.UsageProblem as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _load(context: Context) -> Authorisations:
-    try:
-        check_exists(context.path, "the authorisation list")
-        data, _ = read_yaml(context.path)
-        return context.parse(data, str(context.path))
-    except ConfigError as error:
-        fail(f"{context.path} is not valid; fix these and try again:", error.problems)
+    with _refusals():
+        return actions.load(context)
 
 
-def _edit(context: Context, change: Any) -> EditResult:
-    try:
-        result = edit_file(context.path, change, context.parse)
-    except EditError as error:
-        fail(f"{error} — nothing was written")
-    except InvalidFileError as error:
-        fail(
-            f"{context.path} is not valid; fix the file first, then try again "
-            "(nothing was written):",
-            error.problems,
-        )
-    except ConfigError as error:
-        fail(
-            f"nothing was written: {context.path} would not be valid after this change "
-            "(lines are those of the file as it would have been):",
-            error.problems,
-        )
-    except OSError as error:
-        fail(f"cannot write {context.path}: {error.strerror or error} — check its permissions")
+def _warn(result: EditResult) -> EditResult:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     return result
@@ -118,163 +70,33 @@ def _edit(context: Context, change: Any) -> EditResult:
 
 def parse_duration(text: str, option: str) -> dt.timedelta:
     """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or not match[1].strip("0"):
-        raise click.BadParameter(
-            f"{text!r} is not a length of time like 30m, 2h, 3d or 2w", param_hint=option
-        )
-    try:
-        length: dt.timedelta | None = dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
-    except (OverflowError, ValueError):  # ValueError: more digits than int() will read
-        length = None
-    if length is None or length > _LONGEST:
-        raise click.BadParameter(
-            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d or 2w "
-            "(exemptions last at most a year)",
-            param_hint=option,
-        )
-    return length
-
-
-def _local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    """An aware instant written with its local UTC offset: unambiguous across clock changes."""
-    local = when.astimezone(tz).replace(microsecond=0)
-    offset = local.utcoffset() or dt.timedelta(0)
-    return local.replace(tzinfo=dt.timezone(offset))
+    with _refusals():
+        return actions.parse_duration(text, option.lstrip("-"))
+    raise AssertionError  # pragma: no cover - _refusals always raises
 
 
 def parse_until(until: str | None, for_: str | None, context: Context) -> dt.date | dt.datetime:
     """`--until DATE`, `--until HH:MM` (today), `--until DATE HH:MM`, or `--for 2h` from now."""
-    if until is not None and for_ is not None:
-        raise click.UsageError("give --until or --for, not both")
-    tz = context.settings.timezone
-    current = now()
-    if for_ is not None:
-        return _local_instant(current + parse_duration(for_, "--for"), tz)
-    if until is None:
-        raise click.UsageError("say until when: --until DATE (or a time today) or --for 2h")
-    text = until.strip()
-    today = current.astimezone(tz).date()
-    if time_match := _TIME_TODAY.fullmatch(text):
-        local = dt.datetime.combine(today, dt.time(int(time_match[1]), int(time_match[2])))
-        ends = local.replace(tzinfo=tz)
-        if ends <= current:
-            raise click.BadParameter(
-                f"{text} today has already passed — give a later time or a date",
-                param_hint="--until",
-            )
-        return _local_instant(ends, tz)
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
-        if day < today:
-            raise click.BadParameter(f"{text} is in the past", param_hint="--until")
-        if day - today > _LONGEST:
-            raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
-        return day
-    try:
-        instant = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise click.BadParameter(
-            f"{text!r} is not a date like 2027-10-31, a time today like 17:00, "
-            "or a date and time like '2027-10-31 17:00'",
-            param_hint="--until",
-        ) from None
-    ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
-    if ends <= current:
-        raise click.BadParameter(f"{text} is in the past", param_hint="--until")
-    if ends - current > _LONGEST:
-        raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
-    return _local_instant(ends, tz)
+    with _refusals():
+        return actions.parse_until(until, for_, context)
+    raise AssertionError  # pragma: no cover - _refusals always raises
 
 
-def label(value: dt.date | dt.datetime) -> str:
-    if isinstance(value, dt.datetime):
-        return f"{value.day} {value:%B %Y %H:%M}"
-    return f"{value.day} {value:%B %Y}"
-
-
-# -- the audit log, for --from-event ------------------------------------------------------
-
-
-def _audit_files(path: Path) -> list[Path]:
-    """The log and its rotated siblings (audit.jsonl.1, audit-2026-11.jsonl.gz, …), newest first."""
-    siblings = [
-        p
-        for p in path.parent.glob(f"{path.stem}*")
-        if p != path and p.is_file() and (path.name in p.name or p.name.startswith(path.stem))
-    ]
-    siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [path, *siblings] if path.is_file() else siblings
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        yield from stream
-
-
-def find_event(audit_path: Path, reference: str) -> dict[str, Any] | None:
-    """The audit event with this reference id, searched in the log and its rotated files."""
-    needle = reference.encode()  # cheap test first: most lines are not the one
-    for path in _audit_files(audit_path):
-        try:
-            for line in _lines(path):
-                if needle in line:
-                    event = json.loads(line)
-                    if isinstance(event, dict) and event.get("id") == reference:
-                        return event
-        except (OSError, ValueError, EOFError):
-            continue  # an unreadable rotated file must not hide the event in another
-    return None
+label = actions.label
+find_event = actions.find_event
 
 
 def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
     """(who kind, who, service) that an event was blocked for."""
-    ref = reference.strip().upper()
-    if not ref.startswith("SG-"):
-        ref = f"SG-{ref}"
-    if not audit_path.exists():
-        fail(f"the audit log {audit_path} was not found — give its path with --audit-log")
-    event = find_event(audit_path, ref)
-    if event is None:
-        fail(
-            f"no event {ref} in {audit_path} or its rotated files — check the reference on "
-            "the block page, or give the right log with --audit-log"
-        )
-    if event.get("event") not in _BLOCK_EVENTS:
-        fail(f"event {ref} is {event.get('event')!r}, not a blocked access: nothing to grant")
-    service = event.get("service")
-    if not service:
-        fail(
-            f"event {ref} was not blocked for a catalogued service (host "
-            f"{event.get('host')!r}, reason {event.get('reason')!r}): grant with --domain instead"
-        )
-    user = event.get("user")
-    signed_in = bool(user) and user != _ANONYMOUS
-    if not signed_in and not event.get("device"):
-        fail(
-            f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which "
-            "is neither a signed-in user nor a named device: add the device under devices: in "
-            "policy.yaml, or grant with --user once they sign in to the proxy"
-        )
-    if signed_in:
-        return "user", str(user), str(service)
-    return "device", str(event["device"]), str(service)
+    with _refusals():
+        return actions.grant_from_event(reference, audit_path)
+    raise AssertionError  # pragma: no cover - _refusals always raises
 
 
 # -- listing ------------------------------------------------------------------------------
 
 
-def review_due(exemption: Exemption) -> dt.date:
-    """A year after approval: the policy is reviewed annually, and so is each exemption."""
-    approved = exemption.approved_on
-    try:
-        return approved.replace(year=approved.year + 1)
-    except ValueError:  # 29 February
-        return approved.replace(year=approved.year + 1, day=28)
+review_due = actions.review_due
 
 
 def _days_left(exemption: Exemption, when: dt.datetime) -> int:
@@ -423,32 +245,23 @@ def grant(
             raise click.UsageError("name what is allowed: --service, --category or --domain")
         kind, who = given[0][0], str(given[0][1])
     expires = parse_until(until, for_, context)
-    today = context.today()
-    new = NewExemption(
-        who_kind=kind,
+    new = actions.new_exemption(
+        context,
+        kind=kind,
         who=who,
         services=services,
         categories=categories,
         domains=domains,
-        purpose=purpose.strip(),
-        approved_by=approved_by.strip(),
-        approved_on=today,
+        purpose=purpose,
+        approved_by=approved_by,
         expires=expires,
     )
-
-    def change(document: AuthorisationDocument) -> str:
-        return document.grant(new, today.year)
-
-    result = _edit(context, change)
-    what = ", ".join((*services, *categories, *domains))
+    with _refusals():
+        result = _warn(actions.grant(context, new))
     if as_json:
         click.echo(json.dumps({"id": result.result, "warnings": list(result.warnings)}))
         return
-    source = f" (from event {from_event.strip().upper()})" if from_event else ""
-    click.echo(
-        f"granted {result.result}{source}: {kind} {who} may use {what} until {label(expires)}, "
-        f"approved by {approved_by}. A running proxy applies it within 2 seconds."
-    )
+    click.echo(actions.granted_text(result.result, new, from_event))
 
 
 @exemptions.command()
@@ -469,14 +282,9 @@ def renew(
     """Extend an exemption after review: a new expiry, approver and approval date."""
     context = _context(config, authorisations)
     expires = parse_until(until, for_, context)
-    today = context.today()
-
-    def change(document: AuthorisationDocument) -> str:
-        document.renew(ident, expires, approved_by.strip(), today, context.settings.timezone)
-        return ident
-
-    _edit(context, change)
-    click.echo(f"renewed {ident} until {label(expires)}, approved by {approved_by}.")
+    with _refusals():
+        _warn(actions.renew(context, ident, expires, approved_by))
+    click.echo(actions.renewed_text(ident, expires, approved_by))
 
 
 @exemptions.command()
@@ -490,16 +298,9 @@ def revoke(
 ) -> None:
     """Withdraw an exemption now; the entry stays in the file, marked revoked, for the record."""
     context = _context(config, authorisations)
-    if not reason.strip():
-        raise click.BadParameter("say why it is withdrawn", param_hint="--reason")
-    today = context.today()
-
-    def change(document: AuthorisationDocument) -> str:
-        document.revoke(ident, today, by.strip(), reason.strip())
-        return ident
-
-    _edit(context, change)
-    click.echo(f"revoked {ident} ({reason.strip()}). A running proxy blocks it within 2 seconds.")
+    with _refusals():
+        _warn(actions.revoke(context, ident, reason, by))
+    click.echo(actions.revoked_text(ident, reason))
 
 
 @exemptions.command(name="list")

@@ -14,6 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from socialguard.core.admin_settings import (
+    ADMIN_DEFAULTS,
+    DIGEST_DEFAULTS,
+    AdminSettings,
+    DigestSettings,
+    parse_admin,
+    parse_digest,
+)
 from socialguard.core.catalog import CATEGORIES
 from socialguard.core.problems import LocatedDict, Problems
 
@@ -69,6 +77,8 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"listen": None},
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
+    "admin": ADMIN_DEFAULTS,
+    "digest": DIGEST_DEFAULTS,
 }
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
@@ -136,6 +146,8 @@ class Settings:
     metrics_listen: str | None
     timezone: zoneinfo.ZoneInfo
     max_exemption_days: int
+    admin: AdminSettings = AdminSettings()
+    digest: DigestSettings = DigestSettings()
 
     @property
     def device_names(self) -> frozenset[str]:
@@ -288,6 +300,11 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     return audit
 
 
+def _where(raw: Any, line: int) -> Any:
+    """The line of a key in a section, or of the section itself."""
+    return raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+
+
 def parse_settings(data: Any, source: str) -> Settings:
     """Validate policy.yaml's data (None for an absent or empty file) over the defaults."""
     problems = Problems(source)
@@ -402,6 +419,8 @@ def parse_settings(data: Any, source: str) -> Settings:
         metrics_listen=merged["metrics"].get("listen"),
         timezone=timezone,
         max_exemption_days=max_days,
+        admin=parse_admin(merged["admin"], _where(data.get("admin"), line("admin")), problems),
+        digest=parse_digest(merged["digest"], _where(data.get("digest"), line("digest")), problems),
     )
     problems.raise_if_any()
     return settings

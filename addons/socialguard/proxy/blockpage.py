@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import urllib.parse
 
 import jinja2
 
@@ -46,7 +47,14 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_html(decision: Decision, reference: str, practice: Practice) -> str:
+def render_html(
+    decision: Decision, reference: str, practice: Practice, admin_url: str | None = None
+) -> str:
+    """The page; with the Practice Manager's page set up (admin.public_url), a link to ask
+    there for an exemption, carrying this block's reference."""
+    request_url = None
+    if admin_url and decision.service and decision.reason is not Reason.WORK_EMAIL_SIGNUP:
+        request_url = f"{admin_url}/request?ref={urllib.parse.quote(reference)}"
     return (
         _environment()
         .get_template("block.html")
@@ -60,6 +68,7 @@ def render_html(decision: Decision, reference: str, practice: Practice) -> str:
             contact=practice.contact,
             policy_url=practice.policy_url,
             signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
+            request_url=request_url,
         )
     )
 

@@ -576,12 +576,13 @@ class Enforcer:
     def _refusal(
         self, decision: Decision, reference: str, flow: http.HTTPFlow, *, html: bool
     ) -> http.Response:
-        practice = self._policy().settings.practice
+        settings = self._policy().settings
+        practice = settings.practice
         headers = flow.request.headers
         if html and blockpage.wants_html(
             headers.get("accept", ""), headers.get("x-requested-with", "")
         ):
-            body = blockpage.render_html(decision, reference, practice)
+            body = blockpage.render_html(decision, reference, practice, settings.admin.public_url)
             content_type = "text/html; charset=utf-8"
         elif "json" in headers.get("accept", "").lower():
             body = blockpage.render_json(decision, reference)

@@ -1,0 +1,399 @@
+"""Grant, renew and revoke: the one code path behind `socialguard exemptions …` and the
+Practice Manager's page.
+
+Both front ends hand the same values to these functions and show the same messages: a bad value
+is a FieldError naming the field it belongs to (the command prints it against its option, the
+page next to its field); a refused change is an ActionRefused with the problems under it.
+Every change goes through `authorisation_edit`: comments kept, validated whole, written
+atomically. No click, no web framework, no audit log (the proxy records list changes itself).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
+from socialguard.core.catalog import Catalog
+from socialguard.core.problems import ConfigError
+from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
+from socialguard.files.authorisation_edit import (
+    AuthorisationDocument,
+    EditError,
+    EditResult,
+    InvalidFileError,
+    NewExemption,
+    edit_file,
+)
+from socialguard.files.catalog_file import load_catalog
+from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
+from socialguard.files.yamlfile import read_yaml
+
+_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
+_TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# Far beyond any exemption or review window, yet a date one can still add it to.
+_LONGEST = dt.timedelta(days=100 * 366)
+_TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
+# Events a grant can be made from: a refusal of a catalogued service.
+BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
+ANONYMOUS = "anonymous"
+
+
+class FieldError(ValueError):
+    """A value that cannot be used, and the field (CLI option without its dashes) it is in."""
+
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+class UsageProblem(ValueError):
+    """Fields given together that cannot be, or one missing (the CLI's usage error)."""
+
+
+class ActionRefused(Exception):
+    """A change that was not made: one line saying why, the located problems under it."""
+
+    def __init__(self, message: str, problems: Iterable[object] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = tuple(problems)
+
+
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where the list is, and the settings and catalogue it is checked against."""
+
+    path: Path
+    settings: Settings
+    catalog: Catalog
+    clock: Callable[[], dt.datetime] = field(default=utc_now)
+
+    def now(self) -> dt.datetime:
+        return self.clock()
+
+    def parse(self, data: Any, source: str) -> Authorisations:
+        return parse_authorisations(data, source, self.catalog, self.settings, now=self.now())
+
+    def today(self) -> dt.date:
+        return self.now().astimezone(self.settings.timezone).date()
+
+
+def load_context(
+    config: Path | None,
+    authorisations: Path | None,
+    clock: Callable[[], dt.datetime] = utc_now,
+) -> Context:
+    """The settings and catalogue from policy.yaml, and the list's path; ActionRefused if bad."""
+    try:
+        if config is not None:
+            check_exists(config, "the policy file")
+        settings, _ = load_settings(PolicyPaths(config).config_path())
+        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
+    except ConfigError as error:
+        raise ActionRefused(
+            "the policy settings could not be loaded; fix these and try again:", error.problems
+        ) from None
+    return Context(authorisations or DEFAULT_AUTHORISATIONS_PATH, settings, catalog, clock)
+
+
+def load(context: Context) -> Authorisations:
+    """The list as it is now, validated; ActionRefused naming every problem otherwise."""
+    try:
+        check_exists(context.path, "the authorisation list")
+        data, _ = read_yaml(context.path)
+        return context.parse(data, str(context.path))
+    except ConfigError as error:
+        raise ActionRefused(
+            f"{context.path} is not valid; fix these and try again:", error.problems
+        ) from None
+
+
+def edit(context: Context, change: Callable[[AuthorisationDocument], str]) -> EditResult:
+    """Make one change through authorisation_edit; ActionRefused says why nothing was written."""
+    try:
+        return edit_file(context.path, change, context.parse)
+    except EditError as error:
+        raise ActionRefused(f"{error} — nothing was written") from None
+    except InvalidFileError as error:
+        raise ActionRefused(
+            f"{context.path} is not valid; fix the file first, then try again "
+            "(nothing was written):",
+            error.problems,
+        ) from None
+    except ConfigError as error:
+        raise ActionRefused(
+            f"nothing was written: {context.path} would not be valid after this change "
+            "(lines are those of the file as it would have been):",
+            error.problems,
+        ) from None
+    except OSError as error:
+        raise ActionRefused(
+            f"cannot write {context.path}: {error.strerror or error} — check its permissions"
+        ) from None
+
+
+# -- dates and durations ------------------------------------------------------------------
+
+
+def parse_duration(text: str, field_name: str) -> dt.timedelta:
+    """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
+    match = _DURATION.fullmatch(text.strip().lower())
+    if match is None or not match[1].strip("0"):
+        raise FieldError(field_name, f"{text!r} is not a length of time like 30m, 2h, 3d or 2w")
+    try:
+        length: dt.timedelta | None = dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
+    except (OverflowError, ValueError):  # ValueError: more digits than int() will read
+        length = None
+    if length is None or length > _LONGEST:
+        raise FieldError(
+            field_name,
+            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d or 2w "
+            "(exemptions last at most a year)",
+        )
+    return length
+
+
+def local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
+    """An aware instant written with its local UTC offset: unambiguous across clock changes."""
+    local = when.astimezone(tz).replace(microsecond=0)
+    offset = local.utcoffset() or dt.timedelta(0)
+    return local.replace(tzinfo=dt.timezone(offset))
+
+
+def parse_until(until: str | None, for_: str | None, context: Context) -> dt.date | dt.datetime:
+    """`until` a date, a time today or a date and time, or `for_` a length of time from now."""
+    if until is not None and for_ is not None:
+        raise UsageProblem("give --until or --for, not both")
+    tz = context.settings.timezone
+    current = context.now()
+    if for_ is not None:
+        return local_instant(current + parse_duration(for_, "for"), tz)
+    if until is None:
+        raise UsageProblem("say until when: --until DATE (or a time today) or --for 2h")
+    text = until.strip()
+    today = current.astimezone(tz).date()
+    if time_match := _TIME_TODAY.fullmatch(text):
+        local = dt.datetime.combine(today, dt.time(int(time_match[1]), int(time_match[2])))
+        ends = local.replace(tzinfo=tz)
+        if ends <= current:
+            raise FieldError(
+                "until", f"{text} today has already passed — give a later time or a date"
+            )
+        return local_instant(ends, tz)
+    try:
+        day = dt.date.fromisoformat(text)
+    except ValueError:
+        pass
+    else:
+        if day < today:
+            raise FieldError("until", f"{text} is in the past")
+        if day - today > _LONGEST:
+            raise FieldError("until", _TOO_FAR.format(text))
+        return day
+    try:
+        instant = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise FieldError(
+            "until",
+            f"{text!r} is not a date like 2027-10-31, a time today like 17:00, "
+            "or a date and time like '2027-10-31 17:00'",
+        ) from None
+    ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
+    if ends <= current:
+        raise FieldError("until", f"{text} is in the past")
+    if ends - current > _LONGEST:
+        raise FieldError("until", _TOO_FAR.format(text))
+    return local_instant(ends, tz)
+
+
+def label(value: dt.date | dt.datetime) -> str:
+    if isinstance(value, dt.datetime):
+        return f"{value.day} {value:%B %Y %H:%M}"
+    return f"{value.day} {value:%B %Y}"
+
+
+# -- the three changes --------------------------------------------------------------------
+
+
+def grant(context: Context, new: NewExemption) -> EditResult:
+    """Add an exemption with a fresh id (EX-YYYY-NNN); nothing is written unless it is valid."""
+    today = context.today()
+
+    def change(document: AuthorisationDocument) -> str:
+        return document.grant(new, today.year)
+
+    return edit(context, change)
+
+
+def new_exemption(
+    context: Context,
+    *,
+    kind: str,
+    who: str,
+    services: tuple[str, ...] = (),
+    categories: tuple[str, ...] = (),
+    domains: tuple[str, ...] = (),
+    purpose: str,
+    approved_by: str,
+    expires: dt.date | dt.datetime,
+) -> NewExemption:
+    """What a grant adds, approved today (the practice's day) by `approved_by`."""
+    return NewExemption(
+        who_kind=kind,
+        who=who,
+        services=services,
+        categories=categories,
+        domains=domains,
+        purpose=purpose.strip(),
+        approved_by=approved_by.strip(),
+        approved_on=context.today(),
+        expires=expires,
+    )
+
+
+def renew(
+    context: Context, ident: str, expires: dt.date | dt.datetime, approved_by: str
+) -> EditResult:
+    """Extend an exemption after review: a new expiry, approver and approval date."""
+    today = context.today()
+
+    def change(document: AuthorisationDocument) -> str:
+        document.renew(ident, expires, approved_by.strip(), today, context.settings.timezone)
+        return ident
+
+    return edit(context, change)
+
+
+def revoke(context: Context, ident: str, reason: str, by: str) -> EditResult:
+    """Withdraw an exemption now; the entry stays in the file, marked revoked, for the record."""
+    if not reason.strip():
+        raise FieldError("reason", "say why it is withdrawn")
+    today = context.today()
+
+    def change(document: AuthorisationDocument) -> str:
+        document.revoke(ident, today, by.strip(), reason.strip())
+        return ident
+
+    return edit(context, change)
+
+
+def granted_text(ident: str, new: NewExemption, from_event: str | None = None) -> str:
+    what = ", ".join((*new.services, *new.categories, *new.domains))
+    source = f" (from event {from_event.strip().upper()})" if from_event else ""
+    return (
+        f"granted {ident}{source}: {new.who_kind} {new.who} may use {what} until "
+        f"{label(new.expires)}, approved by {new.approved_by}. A running proxy applies it "
+        "within 2 seconds."
+    )
+
+
+def renewed_text(ident: str, expires: dt.date | dt.datetime, approved_by: str) -> str:
+    return f"renewed {ident} until {label(expires)}, approved by {approved_by}."
+
+
+def revoked_text(ident: str, reason: str) -> str:
+    return f"revoked {ident} ({reason.strip()}). A running proxy blocks it within 2 seconds."
+
+
+def review_due(exemption: Exemption) -> dt.date:
+    """A year after approval: the policy is reviewed annually, and so is each exemption."""
+    approved = exemption.approved_on
+    try:
+        return approved.replace(year=approved.year + 1)
+    except ValueError:  # 29 February
+        return approved.replace(year=approved.year + 1, day=28)
+
+
+# -- the audit log, for a grant from a block's reference ------------------------------------
+
+
+def _audit_files(path: Path) -> list[Path]:
+    """The log and its rotated siblings (audit.jsonl.1, audit-2026-11.jsonl.gz, …), newest first."""
+    siblings = [
+        p
+        for p in path.parent.glob(f"{path.stem}*")
+        if p != path and p.is_file() and (path.name in p.name or p.name.startswith(path.stem))
+    ]
+    siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    return [path, *siblings] if path.is_file() else siblings
+
+
+def _lines(path: Path) -> Iterator[bytes]:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as stream:
+        yield from stream
+
+
+def find_event(audit_path: Path, reference: str) -> dict[str, Any] | None:
+    """The audit event with this reference id, searched in the log and its rotated files."""
+    needle = reference.encode()  # cheap test first: most lines are not the one
+    for path in _audit_files(audit_path):
+        try:
+            for line in _lines(path):
+                if needle in line:
+                    event = json.loads(line)
+                    if isinstance(event, dict) and event.get("id") == reference:
+                        return event
+        except (OSError, ValueError, EOFError):
+            continue  # an unreadable rotated file must not hide the event in another
+    return None
+
+
+def normal_reference(reference: str) -> str:
+    """`sg-abc…`, ` SG-ABC… ` and `ABC…` all mean SG-ABC…."""
+    ref = reference.strip().upper()
+    return ref if ref.startswith("SG-") else f"SG-{ref}"
+
+
+def grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
+    """(who kind, who, service) that a block was for; ActionRefused says why there is none."""
+    ref = normal_reference(reference)
+    if not audit_path.exists():
+        raise ActionRefused(
+            f"the audit log {audit_path} was not found — give its path with --audit-log"
+        )
+    event = find_event(audit_path, ref)
+    if event is None:
+        raise ActionRefused(
+            f"no event {ref} in {audit_path} or its rotated files — check the reference on "
+            "the block page, or give the right log with --audit-log"
+        )
+    return who_of_block(ref, event)
+
+
+def who_of_block(ref: str, event: dict[str, Any]) -> tuple[str, str, str]:
+    """(who kind, who, service) of a block event; ActionRefused if it cannot be granted."""
+    if event.get("event") not in BLOCK_EVENTS:
+        raise ActionRefused(
+            f"event {ref} is {event.get('event')!r}, not a blocked access: nothing to grant"
+        )
+    service = event.get("service")
+    if not service:
+        raise ActionRefused(
+            f"event {ref} was not blocked for a catalogued service (host "
+            f"{event.get('host')!r}, reason {event.get('reason')!r}): grant with --domain instead"
+        )
+    user = event.get("user")
+    signed_in = bool(user) and user != ANONYMOUS
+    if not signed_in and not event.get("device"):
+        raise ActionRefused(
+            f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which "
+            "is neither a signed-in user nor a named device: add the device under devices: in "
+            "policy.yaml, or grant with --user once they sign in to the proxy"
+        )
+    if signed_in:
+        return "user", str(user), str(service)
+    return "device", str(event["device"]), str(service)

@@ -1,0 +1,21 @@
+"""The names of the events the page records in its own chained log (admin-audit.jsonl)."""
+
+from __future__ import annotations
+
+SIGNED_IN = "admin.signed_in"
+SIGNIN_FAILED = "admin.signin_failed"
+SIGNIN_LIMITED = "admin.signin_limited"
+SIGNED_OUT = "admin.signed_out"
+SESSION_EXPIRED = "admin.session_expired"
+FORBIDDEN = "admin.forbidden"
+GRANTED = "admin.exemption_granted"
+RENEWED = "admin.exemption_renewed"
+REVOKED = "admin.exemption_revoked"
+ACTION_REFUSED = "admin.action_refused"
+REQUESTED = "exemption.requested"
+REQUEST_REFUSED = "exemption.request_refused"
+DECLINED = "exemption.declined"
+REQUEST_EXPIRED = "exemption.request_expired"
+DIGEST_SENT = "digest.sent"
+DIGEST_FAILED = "digest.failed"
+STARTED = "admin.started"
