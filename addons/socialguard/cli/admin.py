@@ -17,7 +17,7 @@ def _context(config: Path | None, authorisations: Path | None) -> actions.Contex
     try:
         context = actions.load_context(config, authorisations)
         actions.load(context)  # refuse to start on a list the page could not show
-    except actions.ActionRefused as error:
+    except actions.ActionRefusedError as error:
         fail(error.message, error.problems)
     return context
 
@@ -61,7 +61,7 @@ def digest(config: Path | None, authorisations: Path | None, dry_run: bool, send
     settings = context.settings
     try:
         built = weekly.build(context, request_store(settings, context), settings.audit_path)
-    except actions.ActionRefused as error:
+    except actions.ActionRefusedError as error:
         fail(error.message, error.problems)
     if dry_run:
         click.echo(f"Subject: {built.subject}\nTo: {', '.join(settings.digest.to) or '-'}\n")

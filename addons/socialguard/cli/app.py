@@ -139,12 +139,12 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
     )
 
 
+from socialguard.cli.admin import admin, digest  # noqa: E402
 from socialguard.cli.audit import audit  # noqa: E402
 from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
 from socialguard.cli.exemptions import exemptions  # noqa: E402
 from socialguard.cli.run import run  # noqa: E402
-from socialguard.cli.admin import admin, digest  # noqa: E402
 
 for _group in (audit, ca, catalog, exemptions, run, admin, digest):
     main.add_command(_group)

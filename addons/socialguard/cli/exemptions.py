@@ -38,7 +38,7 @@ Context = actions.Context
 
 def _context(config: Path | None, authorisations: Path | None) -> Context:
     with _refusals():
-        return actions.load_context(config, authorisations, clock=lambda: now())
+        return actions.load_context(config, authorisations, clock=lambda: now())  # noqa: PLW0108 - tests patch now
 
 
 @contextlib.contextmanager
@@ -46,11 +46,11 @@ def _refusals() -> Iterator[None]:
     """The shared code path's refusals as the command line shows them."""
     try:
         yield
-    except actions.ActionRefused as error:
+    except actions.ActionRefusedError as error:
         fail(error.message, error.problems)
     except actions.FieldError as error:
         raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None
-    except actions.UsageProblem as error:
+    except actions.UsageProblemError as error:
         raise click.UsageError(str(error)) from None
 
 

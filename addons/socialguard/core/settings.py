@@ -10,7 +10,7 @@ import datetime as dt
 import ipaddress
 import re
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +146,8 @@ class Settings:
     metrics_listen: str | None
     timezone: zoneinfo.ZoneInfo
     max_exemption_days: int
-    admin: AdminSettings = AdminSettings()
-    digest: DigestSettings = DigestSettings()
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @property
     def device_names(self) -> frozenset[str]:

@@ -3,7 +3,7 @@ Practice Manager's page.
 
 Both front ends hand the same values to these functions and show the same messages: a bad value
 is a FieldError naming the field it belongs to (the command prints it against its option, the
-page next to its field); a refused change is an ActionRefused with the problems under it.
+page next to its field); a refused change is an ActionRefusedError with the problems under it.
 Every change goes through `authorisation_edit`: comments kept, validated whole, written
 atomically. No click, no web framework, no audit log (the proxy records list changes itself).
 """
@@ -55,11 +55,11 @@ class FieldError(ValueError):
         self.message = message
 
 
-class UsageProblem(ValueError):
+class UsageProblemError(ValueError):
     """Fields given together that cannot be, or one missing (the CLI's usage error)."""
 
 
-class ActionRefused(Exception):
+class ActionRefusedError(Exception):
     """A change that was not made: one line saying why, the located problems under it."""
 
     def __init__(self, message: str, problems: Iterable[object] = ()) -> None:
@@ -96,51 +96,51 @@ def load_context(
     authorisations: Path | None,
     clock: Callable[[], dt.datetime] = utc_now,
 ) -> Context:
-    """The settings and catalogue from policy.yaml, and the list's path; ActionRefused if bad."""
+    """The settings and catalogue from policy.yaml, and the list's path (refused if bad)."""
     try:
         if config is not None:
             check_exists(config, "the policy file")
         settings, _ = load_settings(PolicyPaths(config).config_path())
         catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
     except ConfigError as error:
-        raise ActionRefused(
+        raise ActionRefusedError(
             "the policy settings could not be loaded; fix these and try again:", error.problems
         ) from None
     return Context(authorisations or DEFAULT_AUTHORISATIONS_PATH, settings, catalog, clock)
 
 
 def load(context: Context) -> Authorisations:
-    """The list as it is now, validated; ActionRefused naming every problem otherwise."""
+    """The list as it is now, validated; ActionRefusedError naming every problem otherwise."""
     try:
         check_exists(context.path, "the authorisation list")
         data, _ = read_yaml(context.path)
         return context.parse(data, str(context.path))
     except ConfigError as error:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"{context.path} is not valid; fix these and try again:", error.problems
         ) from None
 
 
 def edit(context: Context, change: Callable[[AuthorisationDocument], str]) -> EditResult:
-    """Make one change through authorisation_edit; ActionRefused says why nothing was written."""
+    """Make one change through authorisation_edit; the refusal says why nothing was written."""
     try:
         return edit_file(context.path, change, context.parse)
     except EditError as error:
-        raise ActionRefused(f"{error} — nothing was written") from None
+        raise ActionRefusedError(f"{error} — nothing was written") from None
     except InvalidFileError as error:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"{context.path} is not valid; fix the file first, then try again "
             "(nothing was written):",
             error.problems,
         ) from None
     except ConfigError as error:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"nothing was written: {context.path} would not be valid after this change "
             "(lines are those of the file as it would have been):",
             error.problems,
         ) from None
     except OSError as error:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"cannot write {context.path}: {error.strerror or error} — check its permissions"
         ) from None
 
@@ -176,13 +176,13 @@ def local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
 def parse_until(until: str | None, for_: str | None, context: Context) -> dt.date | dt.datetime:
     """`until` a date, a time today or a date and time, or `for_` a length of time from now."""
     if until is not None and for_ is not None:
-        raise UsageProblem("give --until or --for, not both")
+        raise UsageProblemError("give --until or --for, not both")
     tz = context.settings.timezone
     current = context.now()
     if for_ is not None:
         return local_instant(current + parse_duration(for_, "for"), tz)
     if until is None:
-        raise UsageProblem("say until when: --until DATE (or a time today) or --for 2h")
+        raise UsageProblemError("say until when: --until DATE (or a time today) or --for 2h")
     text = until.strip()
     today = current.astimezone(tz).date()
     if time_match := _TIME_TODAY.fullmatch(text):
@@ -359,15 +359,15 @@ def normal_reference(reference: str) -> str:
 
 
 def grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
-    """(who kind, who, service) that a block was for; ActionRefused says why there is none."""
+    """(who kind, who, service) that a block was for; ActionRefusedError says why there is none."""
     ref = normal_reference(reference)
     if not audit_path.exists():
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"the audit log {audit_path} was not found — give its path with --audit-log"
         )
     event = find_event(audit_path, ref)
     if event is None:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"no event {ref} in {audit_path} or its rotated files — check the reference on "
             "the block page, or give the right log with --audit-log"
         )
@@ -375,21 +375,21 @@ def grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
 
 
 def who_of_block(ref: str, event: dict[str, Any]) -> tuple[str, str, str]:
-    """(who kind, who, service) of a block event; ActionRefused if it cannot be granted."""
+    """(who kind, who, service) of a block event; ActionRefusedError if it cannot be granted."""
     if event.get("event") not in BLOCK_EVENTS:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"event {ref} is {event.get('event')!r}, not a blocked access: nothing to grant"
         )
     service = event.get("service")
     if not service:
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"event {ref} was not blocked for a catalogued service (host "
             f"{event.get('host')!r}, reason {event.get('reason')!r}): grant with --domain instead"
         )
     user = event.get("user")
     signed_in = bool(user) and user != ANONYMOUS
     if not signed_in and not event.get("device"):
-        raise ActionRefused(
+        raise ActionRefusedError(
             f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which "
             "is neither a signed-in user nor a named device: add the device under devices: in "
             "policy.yaml, or grant with --user once they sign in to the proxy"

@@ -25,7 +25,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from socialguard.audit.log import AuditLog
 from socialguard.core.admin_settings import is_loopback
 from socialguard.files import exemption_actions as actions
-from socialguard.files.exemption_actions import ActionRefused, Context, FieldError, UsageProblem
+from socialguard.files.exemption_actions import (
+    ActionRefusedError,
+    Context,
+    FieldError,
+    UsageProblemError,
+)
 from socialguard.web import events
 from socialguard.web.accounts import PasswordFileError, SignInLimiter, check_password
 from socialguard.web.overview import (
@@ -39,8 +44,8 @@ from socialguard.web.sessions import (
     CSRF_FIELD,
     SESSION_COOKIE,
     VISITOR_COOKIE,
-    Expired,
     Session,
+    SessionExpiredError,
     Signer,
 )
 from socialguard.web.staff_requests import (
@@ -213,7 +218,7 @@ class Page:
         """The signed-in approver, or where to send the browser instead."""
         try:
             session = self.state.signer.session(request.cookies.get(SESSION_COOKIE))
-        except Expired as expired:
+        except SessionExpiredError as expired:
             self.record(request, events.SESSION_EXPIRED, user=expired.user or None)
             response = RedirectResponse("/sign-in?expired=1", status_code=303)
             response.delete_cookie(SESSION_COOKIE, path="/")
@@ -222,7 +227,7 @@ class Page:
             return RedirectResponse("/sign-in", status_code=303)
         try:
             approvers = self._approvers()
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             return self.message(
                 request, 503, "The authorisation list cannot be read", error.message
             )
@@ -315,7 +320,7 @@ class Page:
                 check_password, self.state.htpasswd, name, form.get("password", "")
             )
             approvers = self._approvers()
-        except (PasswordFileError, ActionRefused) as error:
+        except (PasswordFileError, ActionRefusedError) as error:
             return self.message(request, 503, "Sign-in is not possible just now", str(error))
         if not good or name not in approvers:
             self.state.limiter.failed(address, name)
@@ -377,7 +382,7 @@ class Page:
     async def overview(self, request: Request, done: str | None = None) -> Response:
         try:
             rows, warnings = self._rows()
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             return self.message(
                 request, 503, "The authorisation list cannot be read", error.message
             )
@@ -452,7 +457,7 @@ class Page:
         if request_ref:
             r = self.state.store.get(actions.normal_reference(request_ref))
             if r is None:
-                raise ActionRefused(f"no request {request_ref}")
+                raise ActionRefusedError(f"no request {request_ref}")
             form.update(
                 kind="user" if r.who_kind == "name" else r.who_kind,
                 who=r.who,
@@ -476,7 +481,7 @@ class Page:
             form, source = self._prefill(
                 request.query_params.get("ref", ""), request.query_params.get("request", "")
             )
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             form, _ = self._prefill("", "")
             return self._grant_form(request, form, 404, refused=error.message)
         return self._grant_form(request, form, source=source)
@@ -501,7 +506,7 @@ class Page:
             expires = actions.parse_until(form["until"] or None, None, context)
         except FieldError as error:
             errors[error.field] = error.message
-        except UsageProblem:
+        except UsageProblemError:
             errors["until"] = "say until when: a date like 2027-10-31, or a time today like 17:00"
         if errors or expires is None:
             return self._grant_form(request, form, 400, errors=errors)
@@ -525,7 +530,7 @@ class Page:
                     exemption_id=result.result,
                     until=actions.label(expires),
                 )
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             self.record(request, events.ACTION_REFUSED, user=session.user, action="grant",
                         why=error.message)  # fmt: skip
             return self._grant_form(
@@ -557,7 +562,7 @@ class Page:
         ident = request.path_params["ident"]
         try:
             row = self._row(ident)
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             return self.message(
                 request, 503, "The authorisation list cannot be read", error.message
             )
@@ -586,11 +591,11 @@ class Page:
             return await self.exemption_page(
                 request, 400, form=form, errors={error.field: error.message}
             )
-        except UsageProblem:
+        except UsageProblemError:
             return await self.exemption_page(
                 request, 400, form=form, errors={"until": "say until when: a date like 2027-10-31"}
             )
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             self.record(request, events.ACTION_REFUSED, user=session.user, action="renew",
                         exemption_id=ident, why=error.message)  # fmt: skip
             return await self.exemption_page(
@@ -612,7 +617,7 @@ class Page:
             return await self.exemption_page(
                 request, 400, form=form, errors={error.field: error.message}
             )
-        except ActionRefused as error:
+        except ActionRefusedError as error:
             self.record(request, events.ACTION_REFUSED, user=session.user, action="revoke",
                         exemption_id=ident, why=error.message)  # fmt: skip
             return await self.exemption_page(

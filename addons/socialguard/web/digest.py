@@ -19,7 +19,7 @@ from pathlib import Path
 import jinja2
 
 from socialguard.core.settings import Settings
-from socialguard.files.exemption_actions import Context, load, label
+from socialguard.files.exemption_actions import Context, label, load
 from socialguard.web.overview import (
     ExemptionRow,
     blocks_by_service,

@@ -29,7 +29,7 @@ class Session:
     sid: str
 
 
-class Expired(Exception):
+class SessionExpiredError(Exception):
     """A session cookie that was good but is too old: the approver must sign in again."""
 
     def __init__(self, user: str) -> None:
@@ -50,7 +50,7 @@ class Signer:
         return self._sessions.dumps({"u": user, "sid": secrets.token_urlsafe(18)})
 
     def session(self, cookie: str | None) -> Session | None:
-        """The session in a cookie; None if there is none or it is not ours; Expired if old."""
+        """The session in a cookie; None if none or not ours; SessionExpiredError if too old."""
         if not cookie:
             return None
         try:
@@ -63,7 +63,7 @@ class Signer:
                     user = str(self._sessions.load_payload(payload).get("u", ""))
                 except (BadSignature, AttributeError):
                     user = ""
-            raise Expired(user) from None
+            raise SessionExpiredError(user) from None
         except BadSignature:
             return None
         if not isinstance(data, dict) or not data.get("u") or not data.get("sid"):
