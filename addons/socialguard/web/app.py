@@ -7,6 +7,7 @@ and action is recorded in the page's own chained log, never in the proxy's.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import functools
 from collections.abc import Awaitable, Callable, Mapping
@@ -156,6 +157,8 @@ class Page:
         values.setdefault("csrf", "")
         values.setdefault("title", "Social media exemptions")
         values["practice"] = self.settings.practice.name
+        # A field without an error reads as "" (the templates are strict about anything else).
+        values["errors"] = collections.defaultdict(str, values.get("errors") or {})
         html = _environment().get_template(template).render(values)
         return HTMLResponse(html, status_code=status)
 
