@@ -85,7 +85,9 @@ class RunningAdmin:
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
 
-    def sign_in(self, client: httpx.Client, user: str = APPROVER, password: str = PASSWORD) -> httpx.Response:
+    def sign_in(
+        self, client: httpx.Client, user: str = APPROVER, password: str = PASSWORD
+    ) -> httpx.Response:
         page = client.get("/sign-in")
         return client.post(
             "/sign-in", data={"csrf": token_of(page.text), "username": user, "password": password}
@@ -143,10 +145,10 @@ def record_blocks(audit: Path, *blocks: dict[str, Any]) -> list[str]:
 
 def start_admin(
     tmp: Path, *, extra_policy: str = "", admin_extra: str = "", host: str = LOOPBACK,
-    authorisations: str | None = None, proxy_audit: Path | None = None,
+    authorisations: str | None = None, proxy_audit: Path | None = None, port: int | None = None,
 ) -> RunningAdmin:  # fmt: skip
     """`socialguard admin` in `tmp`; `admin_extra` is added under admin:, `extra_policy` after."""
-    port = free_port()
+    port = port or free_port()
     htpasswd = tmp / "htpasswd"
     write_htpasswd(htpasswd)
     audit = proxy_audit or tmp / "var" / "audit.jsonl"

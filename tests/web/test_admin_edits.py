@@ -138,8 +138,10 @@ def test_a_request_is_approved_and_another_declined(run_admin: Any) -> None:
         })  # fmt: skip
         assert approved.status_code == 200, approved.text
         review = client.get(f"/requests/{second}")
-        declined = client.post(f"/requests/{second}/decline",
-                               data={"csrf": token_of(review.text), "reason": "Not for work"})
+        declined = client.post(
+            f"/requests/{second}/decline",
+            data={"csrf": token_of(review.text), "reason": "Not for work"},
+        )
         assert declined.status_code == 200
         assert f"declined request {second}" in declined.text
     answer = staff.get("/answer", params={"ref": first}).text
