@@ -136,7 +136,7 @@ def record_blocks(audit: Path, *blocks: dict[str, Any]) -> list[str]:
                 "exemption_id": None, "purpose": None, "policy_digest": "test", "via": "http",
             }  # fmt: skip
             event.update(fields)
-            name = event.pop("event", "access.blocked")
+            name = str(event.pop("event", "access.blocked"))
             refs.append(str(log.record(name, event)["id"]))
         return refs
     finally:

@@ -13,7 +13,7 @@ from tests.web.conftest import APPROVER, record_blocks, today, token_of
 
 
 def _cli_copy(admin: Any, name: str) -> Path:
-    copy = admin.tmp / name
+    copy: Path = admin.tmp / name
     shutil.copy(admin.authorisations, copy)
     return copy
 
