@@ -206,3 +206,11 @@ def test_text_renderer_falls_back_to_host() -> None:
 def test_wants_html(accept: str, requested_with: str, html: bool) -> None:
     """Browsers navigating get the page; JSON clients, images and XHR get a short answer."""
     assert wants_html(accept, requested_with) is html
+
+
+def test_html_offers_a_request_when_the_page_is_set_up() -> None:
+    """With admin.public_url, the page links to the manager's page with this block's reference."""
+    page = render_html(BLOCKED, REFERENCE, PRACTICE, "https://gateway.example:8090")
+    assert f'href="https://gateway.example:8090/request?ref={REFERENCE}"' in page
+    assert "Ask for an exemption" in page
+    assert "Ask for an exemption" not in render_html(BLOCKED, REFERENCE, PRACTICE)

@@ -174,7 +174,7 @@ def start_admin(
         raise AssertionError(f"socialguard admin did not listen: {log.read_text()[-2000:]}")
     return RunningAdmin(
         port=port, process=process, tmp=tmp, policy=policy, authorisations=auth,
-        proxy_audit=audit, admin_audit=audit.parent / "admin-audit.jsonl", log=log,
+        proxy_audit=audit, admin_audit=audit.parent / "admin" / "admin-audit.jsonl", log=log,
     )  # fmt: skip
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import ssl
 import time
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.loopback import LOOPBACK, self_signed
 from tests.web.conftest import APPROVER, PASSWORD, record_blocks, today, token_of
 
 CSP = (
@@ -199,9 +201,10 @@ def test_the_page_chain_verifies(run_admin: Any) -> None:
         admin.sign_in(client, password="nope")
         admin.sign_in(client)
     admin.stop()
-    verified = admin.cli("audit", "verify", str(admin.admin_audit))
-    assert verified.returncode == 0, verified.stdout + verified.stderr
-    assert "the chain holds" in verified.stdout
+    for named in (admin.admin_audit, admin.admin_audit.parent):  # the file, or its folder
+        verified = admin.cli("audit", "verify", str(named))
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "OK: 3 events" in verified.stdout
     names = [e["event"] for e in admin.events()]
     assert names == ["admin.started", "admin.signin_failed", "admin.signed_in"]
     assert not admin.proxy_audit.exists()  # the page never writes the proxy's log
@@ -235,3 +238,25 @@ def _lan_address() -> str | None:
     except OSError:
         return None
     return None if address.startswith("127.") else address
+
+
+def test_over_https_the_cookies_are_secure(run_admin: Any, tmp_path: Path) -> None:
+    """With the certificate IT names (admin.tls_cert/tls_key) the page speaks HTTPS only."""
+    cert, key = self_signed(tmp_path)
+    admin = run_admin(admin_extra=f"  tls_cert: {cert}\n  tls_key: {key}\n")
+    url = f"https://{LOOPBACK}:{admin.port}"
+    with httpx.Client(base_url=url, verify=ssl.create_default_context(cafile=str(cert)),
+                      timeout=10) as client:  # fmt: skip
+        page = client.get("/sign-in")
+        assert page.status_code == 200
+        assert "secure" in page.headers["set-cookie"].lower()
+        signed = client.post("/sign-in", data={"csrf": token_of(page.text),
+                                               "username": APPROVER, "password": PASSWORD})  # fmt: skip
+        assert signed.status_code == 303
+        session = signed.headers["set-cookie"].lower()
+        assert "secure" in session
+        assert "httponly" in session
+        assert "samesite=strict" in session
+        assert "EX-" in client.get("/").text
+    with pytest.raises(httpx.HTTPError):  # no plain HTTP on the same port
+        httpx.get(f"http://{LOOPBACK}:{admin.port}/sign-in", timeout=5)

@@ -31,10 +31,12 @@ class StartError(Exception):
 
 
 def admin_audit_path(settings: Settings) -> Path:
-    """The page's own chained log: admin.audit_path, else admin-audit.jsonl beside the proxy's."""
+    """The page's own chained log: admin.audit_path, else admin/admin-audit.jsonl beside the
+    proxy's log. Its own folder: the page writes there and nowhere near the proxy's files, and
+    `socialguard audit verify FOLDER` sees one log in each folder."""
     if settings.admin.audit_path:
         return Path(settings.admin.audit_path)
-    return settings.audit_path.parent / "admin-audit.jsonl"
+    return settings.audit_path.parent / "admin" / "admin-audit.jsonl"
 
 
 def htpasswd_path(settings: Settings) -> Path:
@@ -52,7 +54,8 @@ def htpasswd_path(settings: Settings) -> Path:
 
 
 def request_store(settings: Settings, context: Context) -> RequestStore:
-    return RequestStore(settings.audit_path.parent / REQUESTS_FILE, context.now)
+    """Staff requests, beside the page's own log (in the folder only the page writes)."""
+    return RequestStore(admin_audit_path(settings).parent / REQUESTS_FILE, context.now)
 
 
 def make_state(context: Context) -> AdminState:
