@@ -94,7 +94,7 @@ def test_bad_values_are_named_with_their_lines() -> None:
 @pytest.mark.parametrize(
     ("host", "loopback"),
     [("127.0.0.1", True), ("127.8.9.1", True), ("::1", True), ("localhost", True),
-     ("10.0.0.1", False), ("gateway", False), ("0.0.0.0", False)],
+     ("10.0.0.1", False), ("gateway", False), ("0.0.0.0", False)],  # noqa: S104
 )  # fmt: skip
 def test_loopback(host: str, loopback: bool) -> None:
     assert is_loopback(host) is loopback

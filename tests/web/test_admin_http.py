@@ -250,8 +250,8 @@ def test_over_https_the_cookies_are_secure(run_admin: Any, tmp_path: Path) -> No
         page = client.get("/sign-in")
         assert page.status_code == 200
         assert "secure" in page.headers["set-cookie"].lower()
-        signed = client.post("/sign-in", data={"csrf": token_of(page.text),
-                                               "username": APPROVER, "password": PASSWORD})  # fmt: skip
+        form = {"csrf": token_of(page.text), "username": APPROVER, "password": PASSWORD}
+        signed = client.post("/sign-in", data=form)
         assert signed.status_code == 303
         session = signed.headers["set-cookie"].lower()
         assert "secure" in session
