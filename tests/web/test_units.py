@@ -75,7 +75,7 @@ def test_requests_are_kept_once_answered_once_and_expire(tmp_path: Path) -> None
 def test_a_damaged_requests_file_is_named(tmp_path: Path) -> None:
     path = tmp_path / "requests.json"
     path.write_text("{not json")
-    with pytest.raises(RequestError, match="requests.json: the requests file cannot be read"):
+    with pytest.raises(RequestError, match=r"requests\.json: the requests file cannot be read"):
         RequestStore(path, lambda: NOW).all()
 
 
