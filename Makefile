@@ -17,6 +17,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check addons tests benchmarks
 	$(VENV)/bin/ruff format --check addons tests benchmarks
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy benchmarks/*.py
 	$(VENV)/bin/lint-imports --no-cache
 
 bench: $(STAMP)

@@ -106,7 +106,6 @@ exemptions:
 def make_policy(settings_text: str = SETTINGS) -> Policy:
     settings = parse_settings(parse_yaml(settings_text, "policy.yaml"), "policy.yaml")
     catalog = parse_catalog(parse_yaml(CATALOG, "catalog.yaml"), "catalog.yaml")
-    catalog.build_index()
     authorisations = parse_authorisations(
         parse_yaml(AUTHORISATIONS, "authorisations.yaml"), "authorisations.yaml", catalog, settings
     )

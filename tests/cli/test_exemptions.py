@@ -341,12 +341,23 @@ def test_from_event_searches_rotated_files(files: tuple[Path, Path], audit: Path
     """An event already rotated out of the current log (even gzipped) is found."""
     import gzip  # noqa: PLC0415
 
-    rotated = audit.parent / "audit.jsonl.1.gz"
+    rotated = audit.parent / "audit.2026-11-20.jsonl.gz"  # as the writer names a rotated day
     with gzip.open(rotated, "wt") as out:
         out.write(json.dumps({**BLOCKED, "id": "SG-OLD6666666", "user": "k.jones"}) + "\n")
     result = from_event(files, "SG-OLD6666666")
     assert result.exit_code == 0, result.output
     assert "who: {user: k.jones}" in last_entry(files[0])
+
+
+def test_from_event_says_when_a_rotated_file_cannot_be_read(
+    files: tuple[Path, Path], audit: Path
+) -> None:
+    """A damaged rotated file is named, never read as "no such event"."""
+    (audit.parent / "audit.2026-11-20.jsonl.gz").write_bytes(b"\x1f\x8b not gzip at all")
+    result = from_event(files, "SG-OLD6666666")
+    assert result.exit_code == 1
+    assert "cannot search the audit log" in result.output
+    assert "audit.2026-11-20.jsonl.gz" in result.output
 
 
 @pytest.mark.parametrize(

@@ -47,9 +47,7 @@ groups:
 
 
 def make_catalog() -> Catalog:
-    catalog = parse_catalog(parse_yaml(CATALOG_TEXT, "catalog.yaml"), "catalog.yaml")
-    catalog.build_index()
-    return catalog
+    return parse_catalog(parse_yaml(CATALOG_TEXT, "catalog.yaml"), "catalog.yaml")
 
 
 CATALOG = make_catalog()

@@ -21,7 +21,6 @@ services:
     ),
     "catalog.yaml",
 )
-CATALOG.build_index()
 SETTINGS = parse_settings(None, "<defaults>")
 
 BASE = {

@@ -25,7 +25,6 @@ CATALOG = parse_catalog(
     ),
     "catalog.yaml",
 )
-CATALOG.build_index()
 SETTINGS = parse_settings(None, "<defaults>")
 NOW = dt.datetime(2026, 11, 24, 10, 0, tzinfo=LONDON)
 

@@ -41,7 +41,6 @@ services:
     ),
     "catalog.yaml",
 )
-CATALOG.build_index()
 LONDON = zoneinfo.ZoneInfo("Europe/London")
 SETTINGS = parse_settings(
     parse_yaml("groups:\n  reception: [a.brown]\n", "policy.yaml"), "policy.yaml"

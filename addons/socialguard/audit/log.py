@@ -46,6 +46,7 @@ from socialguard.audit.files import (
     same_content,
     superseded_copies,
 )
+from socialguard.core.events import Event
 
 __all__ = ["AuditError"]
 
@@ -72,7 +73,7 @@ MAC_FIELD = ',"mac":"'
 MAC_SUFFIX_LENGTH = len(MAC_FIELD) + 64 + 2
 MIN_KEY_BYTES = 16
 DURABILITIES = ("fsync", "group")
-ROTATIONS = ("daily", "size", "never")
+ROTATIONS = ("daily", "size")
 
 
 def new_event_id() -> str:
@@ -319,7 +320,7 @@ class _ChainedFile:
         return self.today or self._clock().astimezone(dt.UTC).date()
 
     def _maybe_rotate(self, incoming: int) -> None:
-        if self.size == 0 or self.options.rotate == "never":
+        if self.size == 0:
             return
         if self.options.rotate == "daily":
             due = self.day is not None and self._today() != self.day
@@ -394,7 +395,7 @@ class AuditLog:
         torn = self._file.torn
         if torn is not None:
             self.record(
-                "audit.torn",
+                Event.AUDIT_TORN,
                 {
                     "torn_bytes": len(torn),
                     "torn_hash": line_hash(torn),
@@ -403,9 +404,6 @@ class AuditLog:
                 },
             )
         self._housekeep()
-
-    def new_id(self) -> str:
-        return self._new_id()
 
     def _stamp(
         self, _logger: Any, _name: str, event: MutableMapping[str, Any]
@@ -540,7 +538,7 @@ class AuditLog:
         first_line, last_line_ = expired[0][1][0], expired[-1][1][-1]
         first, last = _parse(first_line), _parse(last_line_)
         event = self.record(
-            "audit.expired",
+            Event.AUDIT_EXPIRED,
             {
                 "files": [s.path.name for s, _ in expired],
                 "events": sum(len(lines) for _, lines in expired),

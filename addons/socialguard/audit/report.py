@@ -19,14 +19,15 @@ from typing import Any
 import jinja2
 
 from socialguard.audit.search import month_bounds
+from socialguard.core.events import Event
 
 EXPIRING_WITHIN_DAYS = 30
-_CHANGE_EVENTS = {
-    "exemption.granted": "granted",
-    "exemption.renewed": "renewed",
-    "exemption.revoked": "revoked",
-    "exemption.changed": "changed",
-    "exemption.removed": "removed",
+_CHANGE_EVENTS: dict[str, str] = {
+    Event.EXEMPTION_GRANTED: "granted",
+    Event.EXEMPTION_RENEWED: "renewed",
+    Event.EXEMPTION_REVOKED: "revoked",
+    Event.EXEMPTION_CHANGED: "changed",
+    Event.EXEMPTION_REMOVED: "removed",
 }
 # How the report lists them: by kind of change in this order, then by exemption.
 _CHANGE_ORDER = ("granted", "renewed", "changed", "revoked", "removed", "expiring")
@@ -115,12 +116,12 @@ def build_report(
             continue
         name = event.get("event")
         day = _local_day(ts, tz)
-        if name == "access.blocked":
+        if name == Event.ACCESS_BLOCKED:
             report.blocks += 1
             by_service[str(event.get("service") or event.get("host") or "unknown")] += 1
             if day is not None:
                 blocks_by_day[day] += 1
-        elif name == "access.exception":
+        elif name == Event.ACCESS_EXCEPTION:
             report.exceptions += 1
             key = (
                 person_of(event),
@@ -131,13 +132,13 @@ def build_report(
             uses[key] += 1
             if day is not None:
                 exceptions_by_day[day] += 1
-        elif name in ("access.break_window", "access.break"):
+        elif name == Event.ACCESS_BREAK_WINDOW:
             report.breaks += 1
-        elif name == "signup.blocked":
+        elif name == Event.SIGNUP_BLOCKED:
             report.signup_blocks += 1
-        elif name == "policy.loaded":
+        elif name == Event.POLICY_LOADED:
             report.policy_loads += 1
-        elif name == "policy.rejected":
+        elif name == Event.POLICY_REJECTED:
             report.policy_rejections += 1
         elif name in _CHANGE_EVENTS:
             note = _note(_CHANGE_EVENTS[str(name)], event, ts[:10])

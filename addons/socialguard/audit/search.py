@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from socialguard.audit.files import AuditError, Segment, read_bytes
+from socialguard.audit.files import AuditError, Segment, iter_lines, read_bytes
 from socialguard.audit.log import ts_stamp
 
 # Any ts on a day sorts before this suffix appended to that day's date.
@@ -142,3 +142,16 @@ def search(segments: Sequence[Segment], query: Query) -> Iterator[dict[str, Any]
     """Each matching event, oldest first."""
     for _raw, event in search_lines(segments, query):
         yield event
+
+
+def find_event(segments: Sequence[Segment], reference: str) -> dict[str, Any] | None:
+    """The event whose id is `reference`, newest file first; an unreadable file is an
+    AuditError naming it (never read as "no such event")."""
+    needle = reference.encode()  # cheap test first: most lines are not the one
+    for segment in reversed(segments):
+        for line in iter_lines(segment):
+            if needle in line:
+                event = json.loads(line)
+                if isinstance(event, dict) and event.get("id") == reference:
+                    return event
+    return None

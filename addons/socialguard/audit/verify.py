@@ -22,6 +22,9 @@ from typing import Any
 
 from socialguard.audit.files import AuditError, Segment, iter_lines
 from socialguard.audit.log import GENESIS_PREFIX, split_mac
+from socialguard.core.events import Event
+
+_EXPIRED_NEEDLE = f'"event":"{Event.AUDIT_EXPIRED}"'.encode()
 
 # The writer always ends a line with seq, prev and (keyed) mac, in that order.
 _TAIL = re.compile(rb',"seq":(\d+),"prev":"([^"\\]*)"(?:,"mac":"[0-9a-f]{64}")?\}$')
@@ -245,7 +248,7 @@ class _Checker:
         if self.first is None:
             self.first = line
             self.verdict.first_ts = _ts(raw)
-        if b'"event":"audit.expired"' in raw:
+        if _EXPIRED_NEEDLE in raw:
             with contextlib.suppress(ValueError):
                 self.expired.append({**json.loads(raw), "_where": line.where})
         self.previous = line

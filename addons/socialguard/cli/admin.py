@@ -5,12 +5,17 @@ holds write access to the authorisation list."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
-from socialguard.cli.common import AUTHORISATIONS_OPTION, config_option, fail
+from socialguard.cli.common import AUTHORISATIONS_OPTION, Refusal, config_option
 from socialguard.core.settings import parse_listen
 from socialguard.files import exemption_actions as actions
+
+
+def _fail(message: str, problems: tuple[object, ...] = ()) -> NoReturn:
+    raise Refusal(message, problems)
 
 
 def _context(config: Path | None, authorisations: Path | None) -> actions.Context:
@@ -18,7 +23,7 @@ def _context(config: Path | None, authorisations: Path | None) -> actions.Contex
         context = actions.load_context(config, authorisations)
         actions.load(context)  # refuse to start on a list the page could not show
     except actions.ActionRefusedError as error:
-        fail(error.message, error.problems)
+        _fail(error.message, error.problems)
     return context
 
 
@@ -40,9 +45,12 @@ def admin(config: Path | None, authorisations: Path | None, listen: str | None) 
     try:
         server.serve(context, address)
     except server.StartError as error:
-        fail(str(error))
+        _fail(str(error))
     except OSError as error:
-        fail(f"the page cannot start: {error.strerror or error} — check admin.listen and the files")
+        _fail(
+            f"the page cannot start: {error.strerror or error} — check admin.listen and "
+            "the files it names"
+        )
 
 
 @click.command()
@@ -62,7 +70,7 @@ def digest(config: Path | None, authorisations: Path | None, dry_run: bool, send
     try:
         built = weekly.build(context, request_store(settings, context), settings.audit_path)
     except actions.ActionRefusedError as error:
-        fail(error.message, error.problems)
+        _fail(error.message, error.problems)
     if dry_run:
         click.echo(f"Subject: {built.subject}\nTo: {', '.join(settings.digest.to) or '-'}\n")
         click.echo("--- plain text ---")
@@ -73,5 +81,5 @@ def digest(config: Path | None, authorisations: Path | None, dry_run: bool, send
     try:
         weekly.send(built, settings)
     except weekly.DigestError as error:
-        fail(str(error))
+        _fail(str(error))
     click.echo(f"sent the digest to {', '.join(settings.digest.to)}.")

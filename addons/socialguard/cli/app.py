@@ -1,7 +1,7 @@
 """The `socialguard` command line. Bad input is a message naming file, line and fix, exit 1;
 wrong usage exits 2 (click's own convention); nothing prints a traceback.
 
-Only `run` imports mitmproxy, so `check` and `validate` start fast.
+Only `run` (and `ca`) load mitmproxy, so `check` and `validate` start fast.
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, load_or_exit
+from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, CommandGroup, load_or_exit
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
 from socialguard.files.policy_files import PolicyPaths
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="socialguard")
 def main() -> None:
     """Enforce the practice's social-media policy on its proxy gateway."""

@@ -9,14 +9,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import click
 
 from socialguard.audit.files import AuditError, Segment, log_segments, segments_for
-from socialguard.cli.common import config_option, fail
+from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import Settings
 from socialguard.files.policy_files import check_exists, load_settings
@@ -31,29 +30,6 @@ AUDIT_LOG_OPTION = click.option(
     help="The active audit log file (default from policy.yaml: var/audit.jsonl); its rotated "
     "files beside it are read too.",
 )
-
-
-def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
-    """Turn the log's and the settings' own errors into a message and exit 1."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except AuditError as error:
-            fail(str(error))
-        except ConfigError as error:
-            click.echo(
-                "socialguard: the settings were not loaded; fix these and try again:", err=True
-            )
-            for problem in error.problems:
-                click.echo(f"  {problem}", err=True)
-            sys.exit(1)
-        except BrokenPipeError:
-            sys.stderr.close()  # `| head`: the reader has what it wanted
-            sys.exit(0)
-
-    return wrapper
 
 
 def _settings(config: Path | None) -> Settings:
@@ -75,7 +51,7 @@ def _segments(audit_log: Path | None, settings: Settings) -> list[Segment]:
     return segments
 
 
-@click.group()
+@click.group(cls=CommandGroup, not_loaded="the settings were not loaded; fix these and try again:")
 def audit() -> None:
     """Verify, search and report on the audit log."""
 
@@ -109,7 +85,6 @@ VERIFY_KEY_FIX = (
 )
 @click.option("--json", "as_json", is_flag=True, help="The verdict as one JSON object.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@_friendly
 def verify(
     config: Path | None,
     key_file: Path | None,
@@ -127,11 +102,11 @@ def verify(
     from socialguard.audit.verify import HEAD_PATTERN, verify_live  # noqa: PLC0415
 
     if no_key and key_file is not None:
-        fail("--key-file and --no-key: give one or the other, not both")
+        raise Refusal("--key-file and --no-key: give one or the other, not both")
     if expect_head is not None:
         expect_head = expect_head.strip().lower()
         if not HEAD_PATTERN.fullmatch(expect_head):
-            fail(
+            raise Refusal(
                 f"--expect-head {expect_head!r}: give the 64 hex digits printed after 'Head' "
                 "by an earlier verify"
             )
@@ -169,7 +144,6 @@ def verify(
 @click.option("--from", "since", help="From this day (2026-11-01) or time, the practice's time.")
 @click.option("--to", "until", help="To the end of this day (2026-11-30), or this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line, as stored.")
-@_friendly
 def search(
     config: Path | None,
     audit_log: Path | None,
@@ -226,7 +200,6 @@ def search(
     default=None,
     help="Write to this file instead of standard output.",
 )
-@_friendly
 def report(
     config: Path | None,
     audit_log: Path | None,
@@ -257,7 +230,9 @@ def report(
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as error:
-        fail(f"{out}: cannot write the report: {error.strerror} — check the path")
+        raise Refusal(
+            f"{out}: cannot write the report: {error.strerror} — check the path"
+        ) from None
     click.echo(f"report for {month} written to {out}", err=True)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import serialization
 
-from socialguard.core.problems import ConfigError
+from socialguard.cli.common import CommandGroup
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 
 INSTRUCTIONS = """\
@@ -58,7 +58,7 @@ Removing it
 """
 
 
-@click.group()
+@click.group(cls=CommandGroup, not_loaded="the policy was not loaded:")
 def ca() -> None:
     """The CA that lets blocked HTTPS sites show the block page on managed devices."""
 
@@ -67,13 +67,9 @@ def _ca_dir(config: Path | None, confdir: Path | None) -> Path:
     """`--confdir` if given, else policy.yaml's `ca_dir`: the directory `run` uses too."""
     if confdir is not None:
         return confdir
-    try:
-        if config is not None:
-            check_exists(config, "the policy file")
-        settings, _raw = load_settings(PolicyPaths(config, None).config_path())
-    except ConfigError as error:
-        problems = "\n  ".join(str(p) for p in error.problems)
-        raise click.ClickException(f"the policy was not loaded:\n  {problems}") from None
+    if config is not None:
+        check_exists(config, "the policy file")
+    settings, _raw = load_settings(PolicyPaths(config, None).config_path())
     return settings.ca_dir
 
 

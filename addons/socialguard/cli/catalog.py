@@ -12,14 +12,13 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
-from functools import wraps
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import click
 
-from socialguard.cli.common import config_option, fail
+from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.catalog import CATEGORIES, KIND_LABELS, Catalog, Explanation
 from socialguard.core.catalog_import import (
     ImportResult,
@@ -30,7 +29,6 @@ from socialguard.core.catalog_import import (
     service_id_for,
 )
 from socialguard.core.hosts import HostError, HostKind, normalise_host
-from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_POLICY_PATH, Settings
 from socialguard.files.catalog_file import embedded_catalog_path, load_catalog
 from socialguard.files.policy_files import check_exists, load_settings
@@ -43,24 +41,6 @@ CONFIG_OPTION = config_option(
     "(default: config/policy.yaml if present)."
 )
 JSON_OPTION = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-
-
-def _friendly[**P, R](command: Callable[P, R]) -> Callable[P, R]:
-    """Turn a configuration error into its problems, one a line, and exit 1."""
-
-    @wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return command(*args, **kwargs)
-        except ConfigError as error:
-            click.echo(
-                "socialguard: the catalogue was not loaded; fix these and try again:", err=True
-            )
-            for problem in error.problems:
-                click.echo(f"  {problem}", err=True)
-            sys.exit(1)
-
-    return wrapper
 
 
 def _settings(config: Path | None) -> Settings:
@@ -80,7 +60,7 @@ def _catalog(config: Path | None, leave_out: Path | None = None) -> tuple[Catalo
     return catalog, settings
 
 
-@click.group()
+@click.group(cls=CommandGroup, not_loaded="the catalogue was not loaded; fix these and try again:")
 def catalog() -> None:
     """Look up, list, import and check the catalogue of services."""
 
@@ -130,7 +110,6 @@ def _sentence(explanation: Explanation) -> str:
 @CONFIG_OPTION
 @JSON_OPTION
 @click.argument("hosts", nargs=-1, required=True)
-@_friendly
 def lookup(config: Path | None, as_json: bool, hosts: tuple[str, ...]) -> None:
     """Name the service, category and catalogue entry of each HOST (or what protects it)."""
     loaded, _ = _catalog(config)
@@ -167,7 +146,6 @@ def lookup(config: Path | None, as_json: bool, hosts: tuple[str, ...]) -> None:
     metavar="DAYS",
     help="Only services not reviewed for DAYS days (the policy is reviewed every year: 365).",
 )
-@_friendly
 def list_services(
     config: Path | None, as_json: bool, category: str | None, stale: int | None
 ) -> None:
@@ -211,7 +189,6 @@ def _some(items: list[str]) -> Iterable[str]:
 @catalog.command()
 @CONFIG_OPTION
 @JSON_OPTION
-@_friendly
 def stats(config: Path | None, as_json: bool) -> None:
     """Report each file's size, and duplicates and overlaps between the files."""
     loaded, _ = _catalog(config)
@@ -314,7 +291,6 @@ def _report(result: ImportResult) -> None:
     type=click.Path(path_type=Path, dir_okay=False),
     help="The catalogue file to write (default: config/catalog-<service>.yaml).",
 )
-@_friendly
 def import_(
     config: Path | None,
     file: Path,
@@ -332,15 +308,15 @@ def import_(
         )
     target = out or Path("config") / f"catalog-{sid}.yaml"
     if target.resolve() == embedded_catalog_path().resolve():
-        fail(f"{target} is the shipped catalogue; write imports to their own file (--out)")
+        raise Refusal(f"{target} is the shipped catalogue; write imports to their own file (--out)")
     try:
         text = file.read_bytes().decode("utf-8", errors="replace")
     except OSError as error:
-        fail(f"cannot read {file}: {error.strerror or error} — check the path")
+        raise Refusal(f"cannot read {file}: {error.strerror or error} — check the path") from None
     loaded, settings = _catalog(config, leave_out=target)
     existing = loaded.services.get(sid)
     if existing is not None and existing.category != category:
-        fail(
+        raise Refusal(
             f"service {sid!r} is already in category {existing.category!r}; import with "
             f"--category {existing.category} or choose another --service"
         )

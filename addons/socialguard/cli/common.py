@@ -3,12 +3,14 @@ problems under it with their file and line, exit 1 — never a traceback) and it
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
+from socialguard.audit.files import AuditError
 from socialguard.core.policy import Policy
 from socialguard.core.problems import ConfigError
 from socialguard.files.policy_files import PolicyPaths, load_policy
@@ -36,8 +38,30 @@ class Refusal(click.ClickException):
             click.echo(f"  {problem}", err=True)
 
 
-def fail(message: str, problems: Iterable[object] = ()) -> NoReturn:
-    raise Refusal(message, problems)
+class CommandGroup(click.Group):
+    """A group whose commands refuse one way: a file's problems (ConfigError) and a log's
+    (AuditError) raised anywhere under them become a Refusal, and a closed pipe (`| head`)
+    ends quietly. `not_loaded` says what could not be loaded, above the problems."""
+
+    def __init__(
+        self,
+        *args: Any,
+        not_loaded: str = "the policy was not loaded; fix these and try again:",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.not_loaded = not_loaded
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as error:
+            raise Refusal(self.not_loaded, error.problems) from None
+        except AuditError as error:
+            raise Refusal(str(error)) from None
+        except BrokenPipeError:
+            sys.stderr.close()  # the reader has what it wanted
+            sys.exit(0)
 
 
 def config_option(help_text: str = DEFAULT_CONFIG_HELP) -> Callable[[Any], Any]:
@@ -61,7 +85,5 @@ AUTHORISATIONS_OPTION = click.option(
 
 
 def load_or_exit(paths: PolicyPaths) -> Policy:
-    try:
-        return load_policy(paths)
-    except ConfigError as error:
-        fail("the policy was not loaded; fix these and try again:", error.problems)
+    """The policy, or (through CommandGroup) a refusal listing every problem."""
+    return load_policy(paths)

@@ -19,7 +19,9 @@ from typing import Any
 
 import click
 
-from socialguard.cli.common import config_option, fail
+from socialguard.audit.files import AuditError, log_segments
+from socialguard.audit.search import find_event
+from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.authorisations import Authorisations, Exemption
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH
 from socialguard.files import exemption_actions as actions
@@ -47,7 +49,7 @@ def _refusals() -> Iterator[None]:
     try:
         yield
     except actions.ActionRefusedError as error:
-        fail(error.message, error.problems)
+        raise Refusal(error.message, error.problems) from None
     except actions.FieldError as error:
         raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None
     except actions.UsageProblemError as error:
@@ -83,13 +85,20 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
 
 
 label = actions.label
-find_event = actions.find_event
+
+
+def find_block(audit_path: Path, reference: str) -> dict[str, Any] | None:
+    """The event with this reference in the log at `audit_path` and its rotated files."""
+    try:
+        return find_event(log_segments(audit_path), reference)
+    except (AuditError, ValueError) as error:
+        raise actions.SearchError(str(error)) from None
 
 
 def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
     """(who kind, who, service) that an event was blocked for."""
     with _refusals():
-        return actions.grant_from_event(reference, audit_path)
+        return actions.grant_from_event(reference, audit_path, find_block)
     raise AssertionError  # pragma: no cover - _refusals always raises
 
 
@@ -178,7 +187,10 @@ FOR = click.option("--for", "for_", help="A short exemption from now: 30m, 2h, 3
 JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
-@click.group()
+@click.group(
+    cls=CommandGroup,
+    not_loaded="the policy settings could not be loaded; fix these and try again:",
+)
 def exemptions() -> None:
     """Grant, renew, revoke and review the practice manager's exemptions."""
 

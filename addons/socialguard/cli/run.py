@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, fail, load_or_exit
+from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, Refusal, load_or_exit
 from socialguard.core.settings import parse_listen
 from socialguard.files.policy_files import PolicyPaths
 
@@ -60,7 +60,7 @@ def run(
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
     problem = listen_problem(host, port)
     if problem:
-        fail(
+        raise Refusal(
             f"cannot listen on {host}:{port}: {problem} — is socialguard (or another proxy) "
             "already running there? Choose another with --listen HOST:PORT or `listen:` in "
             "policy.yaml"
@@ -73,20 +73,20 @@ def run(
     try:
         audit = AuditLog(audit_path, console=console_stream(), options=audit_options(settings))
     except AuditError as error:
-        fail(str(error))
+        raise Refusal(str(error)) from None
     except OSError as error:
-        fail(
+        raise Refusal(
             f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
             "and its permissions"
-        )
+        ) from None
     try:
         # policy.loaded, and the exemption.* events for what changed while the proxy was stopped
         record_start(audit, policy, paths, audit_path)
     except OSError as error:
-        fail(
+        raise Refusal(
             f"cannot write the audit log {audit_path}: {error.strerror or error} — check the "
             "disk and the file's permissions"
-        )
+        ) from None
     options = ProxyOptions(
         listen_host=host,
         listen_port=port,
@@ -105,10 +105,10 @@ def run(
         try:
             metrics.serve(settings.metrics_listen)
         except (OSError, ValueError) as error:
-            fail(
+            raise Refusal(
                 f"cannot serve metrics on {settings.metrics_listen}: {error} — set "
                 "metrics.listen in policy.yaml to a free HOST:PORT, or remove it"
-            )
+            ) from None
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
     sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from socialguard.core.hosts import suffixes
-from socialguard.core.problems import LocatedDict, LocatedList, Problems
+from socialguard.core.problems import ConfigError, LocatedDict, LocatedList, Problem, Problems
 
 CATEGORIES = (
     "social-networking",
@@ -66,7 +67,6 @@ class Service:
     added: dt.date | None = None
     # (kind, domains) for the labelled kinds (web, app, cdn, short); unlabelled ones are "domains".
     kinds: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    origins: tuple[str, ...] = ()
     # Host names that match only as themselves, never as a suffix: a bare `youtube.com`, whose
     # subdomains include a never-block sign-in host, so it cannot be listed as a suffix.
     exact: tuple[str, ...] = ()
@@ -215,10 +215,6 @@ class Catalog:
                         )
             self._explained = (origin, duplicates)
         return self._explained
-
-    @property
-    def categories(self) -> frozenset[str]:
-        return frozenset(CATEGORIES)
 
     def lookup(self, name: str) -> Match:
         """Classify a normalised host name; the most specific entry wins."""
@@ -539,14 +535,43 @@ def _record(
     catalog._explained = None
 
 
-def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalog:
-    """Validate one catalogue file's data and add it to `into` (or a new catalogue)."""
-    catalog = into if into is not None else Catalog()
+def parse_catalog(data: Any, source: str) -> Catalog:
+    """Validate one catalogue file's data: a catalogue ready for lookups (its index built)."""
+    return parse_catalogs([(data, source)])
+
+
+def parse_catalogs(
+    files: Iterable[tuple[Any, str]],
+    extra_never_block: Iterable[str] = (),
+    extra_origin: str = "policy.yaml practice.domains",
+) -> Catalog:
+    """Validate several files' data, each extending the ones before, plus never-block names
+    from elsewhere; every file's problems are reported together. The index is built once, at
+    the end: a catalogue never leaves here without one (without it, everything is allowed)."""
+    catalog = Catalog()
+    errors: list[Problem] = []
+    for data, source in files:
+        try:
+            _add_file(data, source, catalog)
+        except ConfigError as error:
+            errors.extend(error.problems)
+    if errors:
+        raise ConfigError(errors)
+    extra = tuple(d.strip().lower().rstrip(".") for d in extra_never_block)
+    for domain in extra:
+        catalog.never_block_origin.setdefault(domain, extra_origin)
+    catalog.never_block = catalog.never_block | frozenset(extra)
+    catalog.build_index()
+    return catalog
+
+
+def _add_file(data: Any, source: str, catalog: Catalog) -> None:
+    """Validate one file's data and add its services and never-block names to `catalog`."""
     problems = Problems(source)
     if not isinstance(data, LocatedDict):
         problems.add(1, "a catalogue file must be a mapping with a `services:` key")
         problems.raise_if_any()
-        return catalog  # unreachable: raise_if_any raised
+        return  # unreachable: raise_if_any raised
     for key in data:
         if key not in _TOP_KEYS:
             problems.add(data.line_of(key), f"unknown key {key!r} (known: {sorted(_TOP_KEYS)})")
@@ -609,7 +634,6 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
             reviewed=_as_date(entry.get("reviewed")) or (existing.reviewed if existing else None),
             added=_as_date(entry.get("added")) or (existing.added if existing else None),
             kinds=kinds,
-            origins=(*existing.origins, source) if existing else (source,),
             exact=exact,
         )
     never = data.get("never_block") or []
@@ -622,4 +646,3 @@ def parse_catalog(data: Any, source: str, into: Catalog | None = None) -> Catalo
         catalog.never_block = catalog.never_block | frozenset(extra)
     _left_out(data, source, catalog, problems)
     problems.raise_if_any()
-    return catalog

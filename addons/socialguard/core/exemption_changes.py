@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from socialguard.core.authorisations import Authorisations, Exemption, Revocation
+from socialguard.core.events import Event
 
-GRANTED = "exemption.granted"
-RENEWED = "exemption.renewed"
-REVOKED = "exemption.revoked"
-CHANGED = "exemption.changed"
-REMOVED = "exemption.removed"
+GRANTED = Event.EXEMPTION_GRANTED
+RENEWED = Event.EXEMPTION_RENEWED
+REVOKED = Event.EXEMPTION_REVOKED
+CHANGED = Event.EXEMPTION_CHANGED
+REMOVED = Event.EXEMPTION_REMOVED
 
 # What `changed` compares, by the name an auditor reads in the event's `changes`.
 _COMPARED = (

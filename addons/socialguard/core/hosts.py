@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import idna
 
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
 MAX_HOST_LENGTH = 253
 MAX_LABEL_LENGTH = 63
 
@@ -67,14 +69,18 @@ def _split_port(raw: str) -> str:
     return raw
 
 
+def unmapped(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> IPAddress:
+    """`::ffff:10.0.0.5` is 10.0.0.5: the one place an IPv4-mapped address is unwrapped."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        return address.ipv4_mapped
+    return address
+
+
 def _as_ip(text: str) -> str | None:
     try:
-        address = ipaddress.ip_address(text)
+        return str(unmapped(ipaddress.ip_address(text)))
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-        return str(address.ipv4_mapped)
-    return str(address)
 
 
 def plain_name(raw: str) -> str | None:

@@ -23,6 +23,7 @@ from socialguard.core.admin_settings import (
     parse_digest,
 )
 from socialguard.core.catalog import CATEGORIES
+from socialguard.core.hosts import unmapped
 from socialguard.core.problems import LocatedDict, Problems
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -347,10 +348,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         devices = {}
     for name, address in devices.items():
         try:
-            ip = ipaddress.ip_address(str(address))
-            if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-                ip = ip.ipv4_mapped
-            devices_by_ip[str(ip)] = str(name)
+            devices_by_ip[str(unmapped(ipaddress.ip_address(str(address))))] = str(name)
         except ValueError:
             problems.add(line("devices"), f"devices.{name}: {address!r} is not an IP address")
     groups_by_user: dict[str, set[str]] = {}

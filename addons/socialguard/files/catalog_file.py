@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
 import yaml
 
-from socialguard.core.catalog import Catalog, parse_catalog
-from socialguard.core.problems import ConfigError
+from socialguard.core.catalog import Catalog, parse_catalogs
+from socialguard.core.problems import ConfigError, Problem
 from socialguard.files import yamlfile
 from socialguard.files.yamlfile import read_yaml
 
@@ -56,21 +57,25 @@ def load_catalog(
     paths: list[Path] | tuple[Path, ...] = (), extra_never_block: tuple[str, ...] = ()
 ) -> tuple[Catalog, list[bytes]]:
     """Load the shipped catalogue, then each extra file in order; returns the raw bytes too."""
-    catalog = Catalog()
     raws: list[bytes] = []
-    errors = []
-    for path in (embedded_catalog_path(), *paths):
-        try:
-            data, raw = read_catalog_yaml(path)
-            parse_catalog(data, str(path), into=catalog)
+    unreadable: list[Problem] = []
+
+    def read_each() -> Iterator[tuple[Any, str]]:
+        for path in (embedded_catalog_path(), *paths):
+            try:
+                data, raw = read_catalog_yaml(path)
+            except ConfigError as error:
+                unreadable.extend(error.problems)
+                continue
             raws.append(raw)
-        except ConfigError as error:
-            errors.extend(error.problems)
-    if errors:
-        raise ConfigError(errors)
-    practice = tuple(d.strip().lower().rstrip(".") for d in extra_never_block)
-    for domain in practice:
-        catalog.never_block_origin.setdefault(domain, "policy.yaml practice.domains")
-    catalog.never_block = catalog.never_block | frozenset(practice)
-    catalog.build_index()
+            yield data, str(path)
+
+    try:
+        catalog = parse_catalogs(read_each(), extra_never_block)
+    except ConfigError as error:
+        unreadable.extend(error.problems)
+    if unreadable:
+        # Every file's problems, in the order the files are read.
+        order = {str(path): n for n, path in enumerate((embedded_catalog_path(), *paths))}
+        raise ConfigError(sorted(unreadable, key=lambda p: order.get(p.source, len(order))))
     return catalog, raws

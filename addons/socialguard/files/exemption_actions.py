@@ -11,16 +11,15 @@ atomically. No click, no web framework, no audit log (the proxy records list cha
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.core.catalog import Catalog
+from socialguard.core.events import Event
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -42,7 +41,7 @@ _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _LONGEST = dt.timedelta(days=100 * 366)
 _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
 # Events a grant can be made from: a refusal of a catalogued service.
-BLOCK_EVENTS = ("access.blocked", "exemption.expired_attempt")
+BLOCK_EVENTS = (Event.ACCESS_BLOCKED,)
 ANONYMOUS = "anonymous"
 
 
@@ -320,52 +319,32 @@ def review_due(exemption: Exemption) -> dt.date:
 # -- the audit log, for a grant from a block's reference ------------------------------------
 
 
-def _audit_files(path: Path) -> list[Path]:
-    """The log and its rotated siblings (audit.jsonl.1, audit-2026-11.jsonl.gz, …), newest first."""
-    siblings = [
-        p
-        for p in path.parent.glob(f"{path.stem}*")
-        if p != path and p.is_file() and (path.name in p.name or p.name.startswith(path.stem))
-    ]
-    siblings.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    return [path, *siblings] if path.is_file() else siblings
-
-
-def _lines(path: Path) -> Iterator[bytes]:
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as stream:
-        yield from stream
-
-
-def find_event(audit_path: Path, reference: str) -> dict[str, Any] | None:
-    """The audit event with this reference id, searched in the log and its rotated files."""
-    needle = reference.encode()  # cheap test first: most lines are not the one
-    for path in _audit_files(audit_path):
-        try:
-            for line in _lines(path):
-                if needle in line:
-                    event = json.loads(line)
-                    if isinstance(event, dict) and event.get("id") == reference:
-                        return event
-        except (OSError, ValueError, EOFError):
-            continue  # an unreadable rotated file must not hide the event in another
-    return None
-
-
 def normal_reference(reference: str) -> str:
     """`sg-abc…`, ` SG-ABC… ` and `ABC…` all mean SG-ABC…."""
     ref = reference.strip().upper()
     return ref if ref.startswith("SG-") else f"SG-{ref}"
 
 
-def grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
+class SearchError(Exception):
+    """The audit log could not be searched (a damaged file, say): the message names it."""
+
+
+# How a caller finds an event by its reference in the log at a path (audit.search, which this
+# wing does not import); it raises SearchError when the log cannot be read.
+Finder = Callable[[Path, str], dict[str, Any] | None]
+
+
+def grant_from_event(reference: str, audit_path: Path, find: Finder) -> tuple[str, str, str]:
     """(who kind, who, service) that a block was for; ActionRefusedError says why there is none."""
     ref = normal_reference(reference)
     if not audit_path.exists():
         raise ActionRefusedError(
             f"the audit log {audit_path} was not found — give its path with --audit-log"
         )
-    event = find_event(audit_path, ref)
+    try:
+        event = find(audit_path, ref)
+    except SearchError as error:
+        raise ActionRefusedError(f"cannot search the audit log {audit_path}: {error}") from None
     if event is None:
         raise ActionRefusedError(
             f"no event {ref} in {audit_path} or its rotated files — check the reference on "

@@ -27,6 +27,7 @@ from mitmproxy.proxy.layers.http import HTTPMode
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from socialguard.audit.log import AuditLog, utc_now
+from socialguard.core.events import event_for
 from socialguard.core.hosts import HostError, normalise_host
 from socialguard.core.policy import (
     Action,
@@ -253,11 +254,7 @@ class Enforcer:
 
     # -- recording -----------------------------------------------------------------------
     def _record(self, who: Who, decision: Decision, policy: Policy, **extra: Any) -> str:
-        event = "access.blocked" if decision.blocked else f"access.{decision.reason}"
-        if decision.reason is Reason.EXEMPTION:
-            event = "access.exception"
-        elif decision.reason is Reason.WORK_EMAIL_SIGNUP:
-            event = "signup.blocked"
+        event = event_for(decision)
         fields = {
             "client_ip": who.client_ip,
             "user": who.user,

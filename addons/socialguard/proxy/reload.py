@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from socialguard.audit.files import AuditError, Segment, log_segments, read_bytes
+from socialguard.core.events import Event
 from socialguard.core.exemption_changes import exemption_changes, from_snapshot, snapshot
 from socialguard.core.policy import Policy
 from socialguard.core.problems import ConfigError
@@ -37,7 +38,7 @@ POLL_SECONDS = 0.5
 
 Stamp = tuple[int, int, int] | None
 
-LOADED = "policy.loaded"
+LOADED = Event.POLICY_LOADED
 SNAPSHOT = "exemption_snapshot"
 # How far back from the end of the log start-up looks for the last policy.loaded. Every start
 # and reload writes one, so it is normally in the last few lines; the bound keeps a start cheap
@@ -259,7 +260,7 @@ class PolicyWatcher:
         self._rejected = False
         if self._on_result is not None:
             self._on_result(True)
-        events = [
+        events: list[tuple[str, dict[str, Any]]] = [
             (
                 LOADED,
                 {**loaded_fields(policy, self._paths, "reload"), "previous_digest": old.digest},
@@ -293,7 +294,7 @@ class PolicyWatcher:
             ],
             "detail": f"{where}{first['problem']}{more} — the last good policy stays in force",
         }
-        self._record([("policy.rejected", fields)])
+        self._record([(Event.POLICY_REJECTED, fields)])
 
     async def watch(self) -> None:
         """Poll until cancelled; loading runs in a thread so the proxy keeps relaying."""

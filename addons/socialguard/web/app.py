@@ -37,6 +37,7 @@ from socialguard.web.accounts import PasswordFileError, SignInLimiter, check_pas
 from socialguard.web.overview import (
     ExemptionRow,
     exemption_rows,
+    find_block,
     latest_blocks,
     person_of,
     service_name,
@@ -473,7 +474,9 @@ class Page:
                 "and grant."
             )
         if reference:
-            kind, who, service = actions.grant_from_event(reference, self.state.proxy_audit)
+            kind, who, service = actions.grant_from_event(
+                reference, self.state.proxy_audit, find_block
+            )
             ref = actions.normal_reference(reference)
             form.update(kind=kind, who=who, service=service, ref=ref)
             return form, f"From block {ref}: {who}, {service_name(self.catalog, service)}."
@@ -670,7 +673,10 @@ class Page:
 
     def _block(self, reference: str) -> tuple[str, dict[str, Any] | None]:
         ref = actions.normal_reference(reference)[:40]
-        event = actions.find_event(self.state.proxy_audit, ref)
+        try:
+            event = find_block(self.state.proxy_audit, ref)
+        except actions.SearchError:
+            return ref, None
         if event is None or event.get("event") not in actions.BLOCK_EVENTS:
             return ref, None
         if not event.get("service"):

@@ -1,21 +1,24 @@
-"""The names of the events the page records in its own chained log (admin-audit.jsonl)."""
+"""The events the page records in its own chained log (admin/admin-audit.jsonl): short names
+for the members of the one enum of event names (core.events.Event)."""
 
 from __future__ import annotations
 
-SIGNED_IN = "admin.signed_in"
-SIGNIN_FAILED = "admin.signin_failed"
-SIGNIN_LIMITED = "admin.signin_limited"
-SIGNED_OUT = "admin.signed_out"
-SESSION_EXPIRED = "admin.session_expired"
-FORBIDDEN = "admin.forbidden"
-GRANTED = "admin.exemption_granted"
-RENEWED = "admin.exemption_renewed"
-REVOKED = "admin.exemption_revoked"
-ACTION_REFUSED = "admin.action_refused"
-REQUESTED = "exemption.requested"
-REQUEST_REFUSED = "exemption.request_refused"
-DECLINED = "exemption.declined"
-REQUEST_EXPIRED = "exemption.request_expired"
-DIGEST_SENT = "digest.sent"
-DIGEST_FAILED = "digest.failed"
-STARTED = "admin.started"
+from socialguard.core.events import Event
+
+STARTED = Event.ADMIN_STARTED
+SIGNED_IN = Event.ADMIN_SIGNED_IN
+SIGNIN_FAILED = Event.ADMIN_SIGNIN_FAILED
+SIGNIN_LIMITED = Event.ADMIN_SIGNIN_LIMITED
+SIGNED_OUT = Event.ADMIN_SIGNED_OUT
+SESSION_EXPIRED = Event.ADMIN_SESSION_EXPIRED
+FORBIDDEN = Event.ADMIN_FORBIDDEN
+GRANTED = Event.ADMIN_EXEMPTION_GRANTED
+RENEWED = Event.ADMIN_EXEMPTION_RENEWED
+REVOKED = Event.ADMIN_EXEMPTION_REVOKED
+ACTION_REFUSED = Event.ADMIN_ACTION_REFUSED
+REQUESTED = Event.EXEMPTION_REQUESTED
+REQUEST_REFUSED = Event.EXEMPTION_REQUEST_REFUSED
+DECLINED = Event.EXEMPTION_DECLINED
+REQUEST_EXPIRED = Event.EXEMPTION_REQUEST_EXPIRED
+DIGEST_SENT = Event.DIGEST_SENT
+DIGEST_FAILED = Event.DIGEST_FAILED

@@ -11,10 +11,10 @@ from typing import Any
 
 from socialguard.audit.files import AuditError, log_segments
 from socialguard.audit.log import ts_stamp
-from socialguard.audit.search import Query, search
+from socialguard.audit.search import Query, find_event, search
 from socialguard.core.authorisations import Authorisations, Exemption
 from socialguard.core.catalog import Catalog
-from socialguard.files.exemption_actions import BLOCK_EVENTS, find_event, label, review_due
+from socialguard.files.exemption_actions import BLOCK_EVENTS, SearchError, label, review_due
 
 ENDING_SOON_DAYS = 30
 KINDS = {"user": "", "device": "device ", "group": "group "}
@@ -100,6 +100,14 @@ def _local(ts: str, tz: dt.tzinfo) -> str:
     return f"{when.day} {when:%b %Y %H:%M}"
 
 
+def find_block(audit_path: Path, reference: str) -> dict[str, Any] | None:
+    """The event with this reference in the proxy's log and its rotated files."""
+    try:
+        return find_event(log_segments(audit_path), reference)
+    except (AuditError, ValueError) as error:
+        raise SearchError(str(error)) from None
+
+
 def person_of(event: dict[str, Any]) -> str:
     user = event.get("user")
     if user and user != "anonymous":
@@ -145,12 +153,12 @@ def latest_blocks(
         if reference:
             ref = reference.strip().upper()
             ref = ref if ref.startswith("SG-") else f"SG-{ref}"
-            event = find_event(audit_path, ref)
+            event = find_block(audit_path, ref)
             found = [event] if event and event.get("event") in BLOCK_EVENTS else []
         else:
             since = ts_stamp(when - dt.timedelta(days=days))
             found = list(_blocks(audit_path, since))
-    except (AuditError, OSError):
+    except (AuditError, SearchError, OSError):
         return []
     person_l, service_l = person.strip().lower(), service.strip().lower()
     rows = []
