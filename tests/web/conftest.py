@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -72,6 +72,7 @@ class RunningAdmin:
     proxy_audit: Path
     admin_audit: Path
     log: Path
+    clients: list[httpx.Client] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -83,7 +84,10 @@ class RunningAdmin:
         return [e for e in found if name is None or e["event"] == name]
 
     def client(self) -> httpx.Client:
-        return httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
+        """A client of its own (cookies included), closed when the page is stopped."""
+        client = httpx.Client(base_url=self.url, timeout=10, follow_redirects=False)
+        self.clients.append(client)
+        return client
 
     def sign_in(
         self, client: httpx.Client, user: str = APPROVER, password: str = PASSWORD
@@ -100,6 +104,8 @@ class RunningAdmin:
         )  # fmt: skip
 
     def stop(self) -> None:
+        for client in self.clients:
+            client.close()
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
