@@ -260,3 +260,15 @@ def test_over_https_the_cookies_are_secure(run_admin: Any, tmp_path: Path) -> No
         assert "EX-" in client.get("/").text
     with pytest.raises(httpx.HTTPError):  # no plain HTTP on the same port
         httpx.get(f"http://{LOOPBACK}:{admin.port}/sign-in", timeout=5)
+
+
+def test_a_signed_out_session_cannot_be_used_again(run_admin: Any) -> None:
+    admin = run_admin()
+    with admin.client() as client:
+        signed = admin.sign_in(client)
+        cookie = signed.cookies["sg_session"]
+        token = token_of(client.get("/").text)
+        assert client.post("/sign-out", data={"csrf": token}).status_code == 303
+        client.cookies.set("sg_session", cookie)  # a copy kept from before signing out
+        assert client.get("/").status_code == 303
+    assert [e["user"] for e in admin.events("admin.signed_out")] == [APPROVER]

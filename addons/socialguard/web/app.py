@@ -129,6 +129,13 @@ def _environment() -> jinja2.Environment:
     )
 
 
+@functools.cache
+def _css() -> str:
+    env = _environment()
+    assert env.loader is not None  # noqa: S101 - set just above
+    return "".join(env.loader.get_source(env, name)[0] for name in ("socialguard.css", "admin.css"))
+
+
 def _client(request: Request) -> str:
     return request.client.host if request.client else ""
 
@@ -255,6 +262,13 @@ class Page:
         )
 
     async def form(self, request: Request) -> Mapping[str, str]:
+        """The posted fields (text only); nothing at all from an oversized body."""
+        try:
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            return {}
+        if declared > MAX_FORM_BYTES:
+            return {}
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             return {}
@@ -349,6 +363,7 @@ class Page:
     async def sign_out(self, request: Request) -> Response:
         session = request.state.session
         self.record(request, events.SIGNED_OUT, user=session.user)
+        self.state.signer.end(session)
         response = RedirectResponse("/sign-in", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return response
@@ -800,8 +815,8 @@ class Page:
         )  # fmt: skip
 
     async def style(self, request: Request) -> Response:
-        css = _environment().loader.get_source(_environment(), "socialguard.css")[0]  # type: ignore[union-attr]
-        return Response(css, media_type="text/css", headers={"cache-control": "max-age=3600"})
+        """The block page's styles and the page's own, as one file."""
+        return Response(_css(), media_type="text/css", headers={"cache-control": "max-age=3600"})
 
 
 def _guarded(page: Page, handler: Handler, *, post: bool) -> Handler:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +46,16 @@ class Signer:
         self.session_seconds = session_seconds
         self._sessions = URLSafeTimedSerializer(self.key, salt="socialguard-admin-session")
         self._visitors = URLSafeTimedSerializer(self.key, salt="socialguard-admin-visitor")
+        # Sessions signed out before their time: a copied cookie must not outlive sign-out.
+        self._ended: dict[str, float] = {}
+
+    def end(self, session: Session) -> None:
+        """Refuse this session from now on (until the key changes at the next start)."""
+        now = time.time()
+        self._ended = {
+            sid: at for sid, at in self._ended.items() if now - at < self.session_seconds
+        }
+        self._ended[session.sid] = now
 
     def new_session(self, user: str) -> str:
         return self._sessions.dumps({"u": user, "sid": secrets.token_urlsafe(18)})
@@ -67,6 +78,8 @@ class Signer:
         except BadSignature:
             return None
         if not isinstance(data, dict) or not data.get("u") or not data.get("sid"):
+            return None
+        if str(data["sid"]) in self._ended:
             return None
         return Session(user=str(data["u"]), sid=str(data["sid"]))
 
