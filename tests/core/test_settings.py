@@ -356,3 +356,26 @@ def test_load_settings(tmp_path: Path) -> None:
     settings, raw = load_settings(path)
     assert settings.https_block == "page"
     assert raw == b"https_block: page\n"
+
+
+def test_the_same_subnet_in_two_zones_is_a_problem_at_the_second() -> None:
+    """A device's zone must not depend on the order of the file: one subnet, one zone."""
+    found = problems_of(
+        "zones:\n"
+        "  - {name: surgery, subnets: [10.0.0.0/24]}\n"
+        "  - {name: wifi, subnets: ['10.0.0.7/24']}\n"
+    )
+    assert len(found) == 1
+    line, message = found[0]
+    assert line == 3
+    assert "10.0.0.0/24 is already in zone 'surgery' (line 2)" in message
+
+
+def test_nested_subnets_are_allowed() -> None:
+    """A smaller subnet inside another zone's is how part of a network is carved out."""
+    settings = settings_from(
+        "zones:\n"
+        "  - {name: practice, subnets: [10.0.0.0/16]}\n"
+        "  - {name: byod, subnets: [10.0.20.0/24]}\n"
+    )
+    assert [z.name for z in settings.zones] == ["practice", "byod"]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,18 @@ from socialguard.audit.files import AuditError, log_segments
 from socialguard.audit.search import find_event
 from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.authorisations import Authorisations, Exemption
+from socialguard.core.catalog import CATEGORIES
+from socialguard.core.names import UnknownNameError, resolve_category, resolve_service
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH
 from socialguard.files import exemption_actions as actions
 from socialguard.files.authorisation_edit import EditResult
 
 _ANONYMOUS = actions.ANONYMOUS
+
+
+def system_user() -> str:
+    """The account running this command, recorded beside the approver a grant names."""
+    return actions.system_user()
 
 
 def now() -> dt.datetime:
@@ -67,13 +75,27 @@ def _warn(result: EditResult) -> EditResult:
     return result
 
 
+# -- names as people type them ------------------------------------------------------------
+
+
+def _named[T](resolve: Callable[[str, T], str], text: str, known: T, option: str) -> str:
+    """A service or category as typed ("Facebook" → facebook). A miss is kept as typed, so the
+    validation that follows lists it with every other problem; the near misses are said first."""
+    try:
+        return resolve(text, known)
+    except UnknownNameError as error:
+        click.echo(f"{option}: {error}", err=True)
+        return text
+
+
 # -- dates and durations ------------------------------------------------------------------
 
 
-def parse_duration(text: str, option: str) -> dt.timedelta:
-    """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
+def parse_duration(text: str, option: str, start: dt.datetime | None = None) -> dt.timedelta:
+    """`90m`, `2h`, `3d`, `2w`, `3 months`, `1y` (also `2 hours`) → the time from `start` (now
+    by default; a month is a calendar month from there)."""
     with _refusals():
-        return actions.parse_duration(text, option.lstrip("-"))
+        return actions.parse_duration(text, option.lstrip("-"), start, now())
     raise AssertionError  # pragma: no cover - _refusals always raises
 
 
@@ -134,6 +156,7 @@ def row(exemption: Exemption, when: dt.datetime) -> dict[str, Any]:
             max(_days_left(exemption, when), 0) if status in ("active", "not-yet-valid") else None
         ),
         "review_due": review_due(exemption).isoformat(),
+        "recorded_by": exemption.recorded_by or None,
         "status": status,
         "revoked": (
             {"on": revoked.on.isoformat(), "by": revoked.by, "reason": revoked.reason}
@@ -181,9 +204,13 @@ AUTHORISATIONS = click.option(
     help=f"The list to read or change (default: {DEFAULT_AUTHORISATIONS_PATH}, as for run).",
 )
 UNTIL = click.option(
-    "--until", help="Last day (2027-10-31), a time today (17:00), or '2027-10-31 17:00'."
+    "--until",
+    help="Last day (2027-10-31, 31/10/2027 or '31 October 2027'), a time today (17:00), "
+    "or '31/10/2027 17:00'.",
 )
-FOR = click.option("--for", "for_", help="A short exemption from now: 30m, 2h, 3d, 2w.")
+FOR = click.option(
+    "--for", "for_", help="How long from now: 30m, 2h, 3d, 2w, 3 months (mo), 1y (year)."
+)
 JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -256,6 +283,10 @@ def grant(
         if not (services or categories or domains):
             raise click.UsageError("name what is allowed: --service, --category or --domain")
         kind, who = given[0][0], str(given[0][1])
+        services = tuple(_named(resolve_service, s, context.catalog, "--service") for s in services)
+        categories = tuple(
+            _named(resolve_category, c, CATEGORIES, "--category") for c in categories
+        )
     expires = parse_until(until, for_, context)
     new = actions.new_exemption(
         context,
@@ -267,6 +298,8 @@ def grant(
         purpose=purpose,
         approved_by=approved_by,
         expires=expires,
+        system_user=system_user(),
+        sudo_user=os.environ.get("SUDO_USER", "").strip(),
     )
     with _refusals():
         result = _warn(actions.grant(context, new))
@@ -295,7 +328,7 @@ def renew(
     context = _context(config, authorisations)
     expires = parse_until(until, for_, context)
     with _refusals():
-        _warn(actions.renew(context, ident, expires, approved_by))
+        ident = _warn(actions.renew(context, ident, expires, approved_by)).result
     click.echo(actions.renewed_text(ident, expires, approved_by))
 
 
@@ -311,7 +344,7 @@ def revoke(
     """Withdraw an exemption now; the entry stays in the file, marked revoked, for the record."""
     context = _context(config, authorisations)
     with _refusals():
-        _warn(actions.revoke(context, ident, reason, by))
+        ident = _warn(actions.revoke(context, ident, reason, by)).result
     click.echo(actions.revoked_text(ident, reason))
 
 
@@ -345,7 +378,7 @@ def list_(show_all: bool, authorisations: Path | None, config: Path | None, as_j
     "--within",
     default="30d",
     show_default=True,
-    help="How far ahead to look: 30d, 6w, 90 (days).",
+    help="How far ahead to look: 30d, 6w, 3 months, 1y, 90 (days).",
 )
 @AUTHORISATIONS
 @CONFIG

@@ -55,7 +55,10 @@ _ENTRY_KEYS = {
     "revoked",
     "notes",
     "renewed",
+    "recorded_by",
 }
+# Who ran the command that wrote a grant: the system user, and the sudo user where there is one.
+_RECORDED_BY_KEYS = ("system_user", "sudo_user")
 _WHO_KEYS = ("user", "group", "device")
 
 
@@ -86,6 +89,8 @@ class Exemption:
     expires_label: str
     revoked: Revocation | None
     line: int
+    # Who recorded it (`socialguard exemptions grant` writes it), beside who approved it.
+    recorded_by: str = ""
 
     def covers(self, service_id: str, category: str, host_suffixes: list[str]) -> bool:
         return (
@@ -125,6 +130,28 @@ EMPTY = Authorisations(approvers=frozenset(), exemptions=())
 
 # A day before the calendar ends, so that a date there still converts between time zones.
 _LAST_DAY = dt.date(9999, 12, 30)
+
+
+def _recorded_by(value: Any, line: int, where: str, problems: Problems) -> str:
+    """`{system_user: root, sudo_user: j.bloggs}` (or a plain name) → `root (sudo from
+    j.bloggs)`; a shape that is neither is a problem at its line."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if (
+        isinstance(value, dict)
+        and value.get("system_user")
+        and all(k in _RECORDED_BY_KEYS and isinstance(v, str) for k, v in value.items())
+    ):
+        sudo = value.get("sudo_user")
+        return f"{value['system_user']} (sudo from {sudo})" if sudo else str(value["system_user"])
+    problems.add(
+        line,
+        f"{where}.recorded_by: write {{system_user: NAME}} or "
+        "{system_user: NAME, sudo_user: NAME} (who ran the command that granted it)",
+    )
+    return ""
 
 
 def end_of(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
@@ -298,6 +325,7 @@ def _parse_entry(
         expires=expires,
         expires_label=label_of(entry.get("expires")),
         revoked=revoked,
+        recorded_by=_recorded_by(entry.get("recorded_by"), at("recorded_by"), where, problems),
         line=entry.line,
     )
 

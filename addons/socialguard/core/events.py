@@ -27,6 +27,7 @@ class Event(enum.StrEnum):
     EXEMPTION_REMOVED = "exemption.removed"
     AUDIT_EXPIRED = "audit.expired"
     AUDIT_TORN = "audit.torn"
+    AUDIT_EXPORTED = "audit.exported"
     # The Practice Manager's page, in its own chain (admin/admin-audit.jsonl).
     ADMIN_STARTED = "admin.started"
     ADMIN_SIGNED_IN = "admin.signed_in"

@@ -46,6 +46,11 @@ DEFAULTS: dict[str, Any] = {
         "contact": "the Practice Manager",
         "policy_url": None,
         "domains": [],
+        # For the staff privacy notice and the record of processing: what only the practice
+        # knows. Shown as "not set" until filled in.
+        "data_protection_officer": None,
+        "lawful_basis": None,
+        "privacy_url": None,
     },
     "listen": "0.0.0.0:8080",
     "upstream": None,
@@ -73,6 +78,8 @@ DEFAULTS: dict[str, Any] = {
         "group_commit_ms": 0,
         "rotate": "daily",
         "rotate_size_mb": 64,
+        # Where copies of the log are sent (central logging), in words, for the privacy notice.
+        "copies_to": [],
     },
     "identity": {"proxyauth": None},
     "metrics": {"listen": None},
@@ -114,6 +121,9 @@ class Practice:
     contact: str
     policy_url: str | None
     domains: tuple[str, ...]
+    data_protection_officer: str | None = None
+    lawful_basis: str | None = None
+    privacy_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,6 +148,7 @@ class Settings:
     audit_path: Path
     audit_retention_days: int
     audit_record_paths: bool
+    audit_copies_to: tuple[str, ...]
     audit_hmac_key_file: Path | None
     audit_durability: str
     audit_group_commit_ms: float
@@ -227,6 +238,9 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
         problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
         return ()
     zones = []
+    # Each subnet's first zone: the same subnet in two zones would make a device's zone depend
+    # on the order of the file. Nested subnets are fine: the most specific one wins.
+    claimed: dict[IPNetwork, tuple[str, int]] = {}
     for i, item in enumerate(value):
         item_line = getattr(item, "line", line)
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
@@ -235,14 +249,30 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
         networks = []
         for subnet in item.get("subnets") or []:
             try:
-                networks.append(ipaddress.ip_network(str(subnet), strict=False))
+                network = ipaddress.ip_network(str(subnet), strict=False)
             except ValueError:
                 problems.add(item_line, f"zones[{i}].subnets: {subnet!r} is not a subnet")
+                continue
+            first = claimed.setdefault(network, (item["name"], item_line))
+            if first != (item["name"], item_line):
+                problems.add(
+                    item_line,
+                    f"zones[{i}] ({item['name']}): subnet {network} is already in zone "
+                    f"{first[0]!r} (line {first[1]}) — a subnet belongs to one zone; to carve "
+                    "part of it out, give the other zone a smaller subnet inside it",
+                )
+                continue
+            networks.append(network)
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
         zones.append(
             Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
         )
     return tuple(zones)
+
+
+def _optional_text(section: dict[str, Any], key: str) -> str | None:
+    value = section.get(key)
+    return str(value).strip() or None if value is not None else None
 
 
 def _whole(value: Any, low: int, high: int) -> bool:
@@ -298,6 +328,9 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
         bad("rotate", "must be 'daily' or 'size' (see rotate_size_mb)")
     if not _whole(audit["rotate_size_mb"], 1, 100_000):
         bad("rotate_size_mb", "must be a whole number of megabytes, e.g. 64")
+    copies = audit["copies_to"]
+    if not isinstance(copies, list) or not all(isinstance(c, str) and c for c in copies):
+        bad("copies_to", "must be a list of places in words, e.g. [the PCN's central log store]")
     return audit
 
 
@@ -381,6 +414,9 @@ def parse_settings(data: Any, source: str) -> Settings:
             domains=_str_list(
                 practice.get("domains"), "practice.domains", line("practice"), problems
             ),
+            data_protection_officer=_optional_text(practice, "data_protection_officer"),
+            lawful_basis=_optional_text(practice, "lawful_basis"),
+            privacy_url=_optional_text(practice, "privacy_url"),
         ),
         listen_host=listen_host,
         listen_port=listen_port,
@@ -408,6 +444,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         audit_path=Path(str(audit["path"])),
         audit_retention_days=audit["retention_days"],
         audit_record_paths=audit["record_paths"],
+        audit_copies_to=tuple(audit["copies_to"]),
         audit_hmac_key_file=audit["hmac_key_file"],
         audit_durability=audit["durability"],
         audit_group_commit_ms=audit["group_commit_ms"],

@@ -105,6 +105,9 @@ class NewExemption:
     approved_by: str
     approved_on: dt.date
     expires: dt.date | dt.datetime
+    # Who ran the command: the system user, and the sudo user where there is one.
+    system_user: str = ""
+    sudo_user: str = ""
 
 
 def _yaml(layout: tuple[int, int, int]) -> YAML:
@@ -328,6 +331,12 @@ class AuthorisationDocument:
         entry["expires"] = new.expires
         for key in ("purpose", "approved_by", "approved_on", "expires"):
             self._expect(ident, (key,), getattr(new, key))
+        if new.system_user:
+            recorded = {"system_user": new.system_user}
+            if new.sudo_user:
+                recorded["sudo_user"] = new.sudo_user
+            entry["recorded_by"] = _flow({k: _scalar(v) for k, v in recorded.items()})
+            self._expect(ident, ("recorded_by",), recorded)
         _append(entries, None, entry)
         return ident
 

@@ -11,6 +11,9 @@ atomically. No click, no web framework, no audit log (the proxy records list cha
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
+import pwd
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -19,7 +22,9 @@ from typing import Any
 
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
 from socialguard.core.catalog import Catalog
+from socialguard.core.dates import EXAMPLES, parse_day, parse_length, parse_moment
 from socialguard.core.events import Event
+from socialguard.core.names import UnknownNameError, resolve_id
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -34,9 +39,7 @@ from socialguard.files.catalog_file import load_catalog
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 from socialguard.files.yamlfile import read_yaml
 
-_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
 _TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Far beyond any exemption or review window, yet a date one can still add it to.
 _LONGEST = dt.timedelta(days=100 * 366)
 _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
@@ -65,6 +68,15 @@ class ActionRefusedError(Exception):
         super().__init__(message)
         self.message = message
         self.problems = tuple(problems)
+
+
+def system_user() -> str:
+    """The account running this process (its effective user, as `id -un` says), recorded
+    beside the approver a grant names: the approver is who said yes, this is who typed it."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (KeyError, OSError):  # an account with no passwd entry (a container's bare uid)
+        return getpass.getuser()
 
 
 def utc_now() -> dt.datetime:
@@ -147,22 +159,28 @@ def edit(context: Context, change: Callable[[AuthorisationDocument], str]) -> Ed
 # -- dates and durations ------------------------------------------------------------------
 
 
-def parse_duration(text: str, field_name: str) -> dt.timedelta:
-    """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or not match[1].strip("0"):
-        raise FieldError(field_name, f"{text!r} is not a length of time like 30m, 2h, 3d or 2w")
+def parse_duration(
+    text: str, field_name: str, start: dt.datetime | None = None, now: dt.datetime | None = None
+) -> dt.timedelta:
+    """`90m`, `2h`, `3d`, `2w`, `3 months`, `1y` (also `2 hours`) → the time from `start` (now
+    by default; a month is a calendar month from there)."""
+    length = parse_length(text)
+    if length is None or length.amount == 0:
+        raise FieldError(
+            field_name, f"{text!r} is not a length of time like 30m, 2h, 3d, 2w, 3 months or 1y"
+        )
+    origin = start or now or utc_now()
     try:
-        length: dt.timedelta | None = dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
-    except (OverflowError, ValueError):  # ValueError: more digits than int() will read
-        length = None
-    if length is None or length > _LONGEST:
+        span: dt.timedelta | None = length.after(origin) - origin
+    except (OverflowError, ValueError):  # past the last date Python has
+        span = None
+    if span is None or span > _LONGEST:
         raise FieldError(
             field_name,
-            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d or 2w "
-            "(exemptions last at most a year)",
+            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d, 2w or "
+            "3 months (exemptions last at most a year)",
         )
-    return length
+    return span
 
 
 def local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -179,7 +197,7 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
     tz = context.settings.timezone
     current = context.now()
     if for_ is not None:
-        return local_instant(current + parse_duration(for_, "for"), tz)
+        return local_instant(current + parse_duration(for_, "for", now=current), tz)
     if until is None:
         raise UsageProblemError("say until when: --until DATE (or a time today) or --for 2h")
     text = until.strip()
@@ -192,24 +210,20 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
                 "until", f"{text} today has already passed — give a later time or a date"
             )
         return local_instant(ends, tz)
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
+    day = parse_day(text)
+    if day is not None:
         if day < today:
             raise FieldError("until", f"{text} is in the past")
         if day - today > _LONGEST:
             raise FieldError("until", _TOO_FAR.format(text))
         return day
-    try:
-        instant = dt.datetime.fromisoformat(text)
-    except ValueError:
+    instant = parse_moment(text)
+    if not isinstance(instant, dt.datetime):
         raise FieldError(
             "until",
-            f"{text!r} is not a date like 2027-10-31, a time today like 17:00, "
-            "or a date and time like '2027-10-31 17:00'",
-        ) from None
+            f"{text!r} is not a date like {EXAMPLES}, a time today like 17:00, "
+            "or a date and time like '31/10/2027 17:00'",
+        )
     ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
     if ends <= current:
         raise FieldError("until", f"{text} is in the past")
@@ -248,8 +262,11 @@ def new_exemption(
     purpose: str,
     approved_by: str,
     expires: dt.date | dt.datetime,
+    system_user: str = "",
+    sudo_user: str = "",
 ) -> NewExemption:
-    """What a grant adds, approved today (the practice's day) by `approved_by`."""
+    """What a grant adds, approved today (the practice's day) by `approved_by`, recorded by
+    the account that made the change (and the sudo user behind it, if any)."""
     return NewExemption(
         who_kind=kind,
         who=who,
@@ -260,18 +277,31 @@ def new_exemption(
         approved_by=approved_by.strip(),
         approved_on=context.today(),
         expires=expires,
+        system_user=system_user,
+        sudo_user=sudo_user,
     )
+
+
+def known_id(ident: str, document: AuthorisationDocument) -> str:
+    """The id as the file spells it ("ex-2026-001" → EX-2026-001), or EditError with the near
+    misses."""
+    try:
+        return resolve_id(ident, document.ids())
+    except UnknownNameError as error:
+        raise EditError(f"{document.source}: {error}") from None
 
 
 def renew(
     context: Context, ident: str, expires: dt.date | dt.datetime, approved_by: str
 ) -> EditResult:
-    """Extend an exemption after review: a new expiry, approver and approval date."""
+    """Extend an exemption after review: a new expiry, approver and approval date. The
+    result is the id as the file spells it."""
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.renew(ident, expires, approved_by.strip(), today, context.settings.timezone)
-        return ident
+        found = known_id(ident, document)
+        document.renew(found, expires, approved_by.strip(), today, context.settings.timezone)
+        return found
 
     return edit(context, change)
 
@@ -283,8 +313,9 @@ def revoke(context: Context, ident: str, reason: str, by: str) -> EditResult:
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.revoke(ident, today, by.strip(), reason.strip())
-        return ident
+        found = known_id(ident, document)
+        document.revoke(found, today, by.strip(), reason.strip())
+        return found
 
     return edit(context, change)
 
@@ -292,10 +323,12 @@ def revoke(context: Context, ident: str, reason: str, by: str) -> EditResult:
 def granted_text(ident: str, new: NewExemption, from_event: str | None = None) -> str:
     what = ", ".join((*new.services, *new.categories, *new.domains))
     source = f" (from event {from_event.strip().upper()})" if from_event else ""
+    recorded = f", recorded by {new.system_user}" if new.system_user else ""
+    sudo = f" (sudo from {new.sudo_user})" if new.sudo_user else ""
     return (
         f"granted {ident}{source}: {new.who_kind} {new.who} may use {what} until "
-        f"{label(new.expires)}, approved by {new.approved_by}. A running proxy applies it "
-        "within 2 seconds."
+        f"{label(new.expires)}, approved by {new.approved_by}{recorded}{sudo}. "
+        "A running proxy applies it within 2 seconds."
     )
 
 

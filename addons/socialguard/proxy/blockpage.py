@@ -48,10 +48,17 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(
-    decision: Decision, reference: str, practice: Practice, admin_url: str | None = None
+    decision: Decision,
+    reference: str,
+    practice: Practice,
+    rest_break: str | None = None,
+    *,
+    admin_url: str | None = None,
 ) -> str:
-    """The page; with the Practice Manager's page set up (admin.public_url), a link to ask
-    there for an exemption, carrying this block's reference."""
+    """The page; `rest_break` is the reader's next break ("today 12:30-13:30"), or None where
+    their zone has none — then the page does not mention breaks at all. With the Practice
+    Manager's page set up (admin.public_url), a link to ask there for an exemption, carrying
+    this block's reference."""
     request_url = None
     if admin_url and decision.service and decision.reason is not Reason.WORK_EMAIL_SIGNUP:
         request_url = f"{admin_url}/request?ref={urllib.parse.quote(reference)}"
@@ -67,7 +74,10 @@ def render_html(
             practice=practice.name,
             contact=practice.contact,
             policy_url=practice.policy_url,
+            privacy_url=practice.privacy_url,
             signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
+            # A registration with the work address is not allowed in a break either.
+            rest_break=None if decision.reason is Reason.WORK_EMAIL_SIGNUP else rest_break,
             request_url=request_url,
         )
     )

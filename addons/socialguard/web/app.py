@@ -539,6 +539,7 @@ class Page:
             purpose=form["purpose"],
             approved_by=session.user,
             expires=expires,
+            system_user=actions.system_user(),
         )
         try:
             result = await run_in_threadpool(actions.grant, context, new)
