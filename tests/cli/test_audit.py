@@ -313,3 +313,51 @@ def test_search_by_reference_host_address_device_and_service_name(tmp_path: Path
     bad = CliRunner().invoke(main, ["audit", "search", "--audit-log", str(path), "--address", "x"])
     assert bad.exit_code == 2
     assert "'x' is not an IP address" in bad.output
+
+
+def test_report_out_replaces_a_planted_link_instead_of_following_it(home: Path) -> None:
+    """`--out` at a symlink (say, planted in a shared folder) never writes where it points."""
+    victim = home / "victim.txt"
+    victim.write_text("precious\n")
+    out = home / "report.csv"
+    out.symlink_to(victim)
+    result = run("report", "--month", "2026-11", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"
+    assert not out.is_symlink()
+    assert out.read_text().startswith("section,")
+
+
+def test_report_out_into_a_missing_folder_is_a_message(home: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["audit", "report", "--month", "2026-11", "--out", "nowhere/r.txt"]
+    )
+    assert result.exit_code == 1
+    assert "nowhere" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_csv_report_cells_never_start_a_formula(home: Path) -> None:
+    """Hosts, services and purposes written by clients come back as text, cell by cell."""
+    log = AuditLog(home / "var" / "audit.jsonl", clock=lambda: T0 + dt.timedelta(days=1))
+    for hostile in ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(1+1)*cmd", "\tx", "\rx"):
+        log.record("access.blocked", {"user": "k.jones", "service": hostile, "host": hostile})
+    log.record(
+        "access.exception",
+        {"user": "=cmd|' /C calc'!A0", "service": "facebook", "exemption_id": "EX-1",
+         "purpose": "-line one\nline two"},
+    )  # fmt: skip
+    log.close()
+    out = home / "r.csv"
+    result = run("report", "--month", "2026-11", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0][0] == "section"
+    cells = [cell for row in rows for cell in row]
+    for cell in cells:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+        assert "\n" not in cell, cell
+    assert '\'=HYPERLINK("http://x","y")' in cells
+    assert "'@SUM(1+1)*cmd" in cells
+    assert "'-line one\\x0aline two" in cells

@@ -570,3 +570,36 @@ def test_a_bad_recorded_by_is_a_problem_at_its_line(value: str) -> None:
     [(line, message)] = problems_of(document(entry(recorded_by=value)))
     assert line == 10
     assert message.startswith("exemptions[0] (EX-2026-001).recorded_by: write {system_user: NAME}")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"purpose": None, "purpsoe": "Run the practice page"},
+            "unknown key 'purpsoe' — did you mean 'purpose'?",
+        ),
+        (
+            {"revoked": "{on: 2026-11-24, by: practice.manager, reason: left, whn: x}"},
+            ".revoked: unknown key 'whn'",
+        ),
+        ({"who": "{usr: j.smith}"}, ".who: write exactly one of"),
+    ],
+)
+def test_unknown_keys_in_an_entry_name_the_nearest(
+    changes: dict[str, str | None], message: str
+) -> None:
+    found = problems_of(document(entry(**changes)))
+    assert any(message in m for _, m in found), found
+
+
+def test_a_misspelt_who_key_suggests_the_right_one() -> None:
+    found = problems_of(document(entry(who="{usr: j.smith}")))
+    assert any("did you mean 'user'?" in m for _, m in found), found
+
+
+def test_an_unknown_top_key_names_the_nearest() -> None:
+    found = problems_of("approvers: [practice.manager]\nexemption: []\n")
+    assert found == [
+        (2, "unknown key 'exemption' — did you mean 'exemptions'? (known: approvers, exemptions)")
+    ]

@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from socialguard.audit.printable import printable, spreadsheet_cell
 from socialguard.audit.search import month_bounds, period_bounds
 from socialguard.core.events import Event
 
@@ -219,11 +220,14 @@ def _count(
             continue
         name = event.get("event")
         day = _local_day(ts, tz)
+        # Repeats of one block within a short window are one event with a count.
+        times = event.get("count")
+        times = times if isinstance(times, int) and not isinstance(times, bool) and times > 0 else 1
         if name == Event.ACCESS_BLOCKED:
-            report.blocks += 1
-            by_service[service_of(event)] += 1
+            report.blocks += times
+            by_service[service_of(event)] += times
             if day is not None:
-                blocks_by_day[day] += 1
+                blocks_by_day[day] += times
         elif name == Event.ACCESS_EXCEPTION:
             report.exceptions += 1
             key = (
@@ -238,7 +242,7 @@ def _count(
         elif name == Event.ACCESS_BREAK_WINDOW:
             report.breaks += 1
         elif name == Event.SIGNUP_BLOCKED:
-            report.signup_blocks += 1
+            report.signup_blocks += times
         elif name == Event.POLICY_LOADED:
             report.policy_loads += 1
         elif name == Event.POLICY_REJECTED:
@@ -338,7 +342,8 @@ def render_text(report: Report) -> str:
         if blocks or exceptions:
             out.append(f"  {day:%a %d %b}  blocked {blocks}  exemption {exceptions}")
     out += ["", *_exemption_lines(report)]
-    return "\n".join(out) + "\n"
+    # Names and purposes came from files and clients: no control character reaches a terminal.
+    return "\n".join(printable(line) for line in out) + "\n"
 
 
 def _exemption_lines(report: Report) -> list[str]:
@@ -364,7 +369,9 @@ def render_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
 
     def row(section: str, date: str, count: int | str = "", **cells: str) -> None:
-        writer.writerow([section, date, *(cells.get(c, "") for c in CSV_COLUMNS[2:-1]), count])
+        values = [section, date, *(cells.get(c, "") for c in CSV_COLUMNS[2:-1]), count]
+        # A host or purpose written by a client must never run as a formula in the sheet.
+        writer.writerow([spreadsheet_cell(v) for v in values])
 
     for name, value in (
         ("blocks", report.blocks),

@@ -16,9 +16,11 @@ from typing import Any
 import click
 
 from socialguard.audit.files import AuditError, Segment, log_segments, segments_for
+from socialguard.audit.printable import printable
 from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import Settings
+from socialguard.files.output import OutputError, write_file
 from socialguard.files.policy_files import check_exists, load_settings
 
 CONFIG_OPTION = config_option(
@@ -119,7 +121,7 @@ def verify(
         click.echo(json.dumps(verdict.as_dict()))
     else:
         for note in verdict.notes:
-            click.echo(f"note: {note}")
+            click.echo(printable(f"note: {note}"))
         if verdict.problem is None:
             keyed = " (HMAC checked)" if key is not None else ""
             head = (
@@ -131,7 +133,7 @@ def verify(
                 f"{verdict.last_ts or '-'}; the chain holds{keyed}{head}. Head {verdict.head}"
             )
         else:
-            click.echo(f"BROKEN after {verdict.events} good events: {verdict.problem}", err=False)
+            click.echo(printable(f"BROKEN after {verdict.events} good events: {verdict.problem}"))
     if verdict.problem is not None:
         sys.exit(1)
 
@@ -322,11 +324,9 @@ def report(
         click.echo(text, nl=False)
         return
     try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise Refusal(
-            f"{out}: cannot write the report: {error.strerror} — check the path"
-        ) from None
+        write_file(out, text.encode("utf-8"))
+    except OutputError as error:
+        raise Refusal(str(error)) from None
     click.echo(f"report for {built.month} written to {out}", err=True)
 
 

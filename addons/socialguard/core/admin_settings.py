@@ -82,17 +82,6 @@ class DigestSettings:
     time: dt.time = dt.time(8, 0)
 
 
-def _keys(
-    value: dict[str, Any], defaults: dict[str, Any], section: str, where: Callable[[str], int],
-    problems: Problems,
-) -> None:  # fmt: skip
-    for key in value:
-        if key not in defaults:
-            problems.add(
-                where(key), f"{section}.{key}: unknown key (known: {', '.join(sorted(defaults))})"
-            )
-
-
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
@@ -102,7 +91,6 @@ def parse_admin(
 ) -> AdminSettings:
     """The admin: section over its defaults; a bad value is reported and its default kept."""
     merged = {**ADMIN_DEFAULTS, **value}
-    _keys(value, ADMIN_DEFAULTS, "admin", where, problems)
 
     def bad(key: str, message: str) -> None:
         problems.add(where(key), f"admin.{key}: {message}")
@@ -151,7 +139,6 @@ def parse_digest(
 ) -> DigestSettings:
     """The digest: section; without smtp_host there is no digest to send."""
     merged = {**DIGEST_DEFAULTS, **value}
-    _keys(value, DIGEST_DEFAULTS, "digest", where, problems)
 
     def bad(key: str, message: str) -> None:
         problems.add(where(key), f"digest.{key}: {message}")

@@ -13,7 +13,13 @@ from typing import Any
 
 from socialguard.core.catalog import CATEGORIES, Catalog
 from socialguard.core.hosts import HostError, normalise_host
-from socialguard.core.problems import LocatedDict, LocatedList, Problems
+from socialguard.core.problems import (
+    LocatedDict,
+    LocatedList,
+    Problems,
+    did_you_mean,
+    unknown_keys,
+)
 from socialguard.core.settings import Settings
 
 PLACEHOLDER_PURPOSES = frozenset(
@@ -60,6 +66,8 @@ _ENTRY_KEYS = {
 # Who ran the command that wrote a grant: the system user, and the sudo user where there is one.
 _RECORDED_BY_KEYS = ("system_user", "sudo_user")
 _WHO_KEYS = ("user", "group", "device")
+_TOP_KEYS = frozenset({"approvers", "exemptions"})
+_REVOKED_KEYS = frozenset({"on", "by", "reason"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -208,16 +216,15 @@ def _parse_entry(
     else:
         problems.add(entry.line, f"{where}: needs an id, e.g. id: EX-2026-001")
     count = len(problems.found)
-    for key in entry:
-        if key not in _ENTRY_KEYS:
-            problems.add(at(key), f"{where}: unknown key {key!r} (known: {sorted(_ENTRY_KEYS)})")
+    unknown_keys(entry, _ENTRY_KEYS, where, problems)
     who = entry.get("who")
     who_kind = who_name = ""
     if not isinstance(who, dict) or len(who) != 1 or next(iter(who)) not in _WHO_KEYS:
+        near = did_you_mean(str(next(iter(who))), _WHO_KEYS) if isinstance(who, dict) else ""
         problems.add(
             at("who"),
             f"{where}.who: write exactly one of {{user: NAME}}, "
-            "{group: NAME} or {device: NAME}",
+            f"{{group: NAME}} or {{device: NAME}}{near}",
         )
     else:
         who_kind, raw_name = next(iter(who.items()))
@@ -333,6 +340,8 @@ def _parse_entry(
 def _revocation(value: Any, where: str, line: int, problems: Problems) -> Revocation | None:
     if value is None:
         return None
+    if isinstance(value, dict):
+        unknown_keys(value, _REVOKED_KEYS, f"{where}.revoked", problems)
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("on"), dt.date)
@@ -368,9 +377,7 @@ def parse_authorisations(
     if not isinstance(data, LocatedDict):
         problems.add(1, "the file must be a mapping with approvers: and exemptions:")
         problems.raise_if_any()
-    for key in data:
-        if key not in ("approvers", "exemptions"):
-            problems.add(data.line_of(key), f"unknown key {key!r} (known: approvers, exemptions)")
+    unknown_keys(data, _TOP_KEYS, "", problems)
     raw_approvers = data.get("approvers") or []
     if not isinstance(raw_approvers, list):
         problems.add(data.line_of("approvers"), "approvers: must be a list of names")

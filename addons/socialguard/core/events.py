@@ -28,6 +28,9 @@ class Event(enum.StrEnum):
     AUDIT_EXPIRED = "audit.expired"
     AUDIT_TORN = "audit.torn"
     AUDIT_EXPORTED = "audit.exported"
+    AUTH_FAILED = "auth.failed"
+    AUTH_RELOADED = "auth.reloaded"
+    AUTH_REJECTED = "auth.rejected"
     # The Practice Manager's page, in its own chain (admin/admin-audit.jsonl).
     ADMIN_STARTED = "admin.started"
     ADMIN_SIGNED_IN = "admin.signed_in"

@@ -23,8 +23,9 @@ from socialguard.core.admin_settings import (
     parse_digest,
 )
 from socialguard.core.catalog import CATEGORIES
+from socialguard.core.destinations import Destinations
 from socialguard.core.hosts import unmapped
-from socialguard.core.problems import LocatedDict, Problems
+from socialguard.core.problems import LocatedDict, Problems, unknown_keys
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -85,8 +86,20 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"listen": None},
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
+    # CONNECT only to these ports (Squid's default): anything else is a tunnel to anywhere.
+    "connect_ports": [443],
+    # Addresses the proxy may reach beyond its defaults (allow) and more it must refuse (deny).
+    "destinations": {"allow": [], "deny": []},
+    # A request head (or a tunnel's ClientHello) not complete within this is closed; and no
+    # client address may hold more connections at once than this.
+    "limits": {"header_timeout_seconds": 10, "connections_per_client": 256},
     "admin": ADMIN_DEFAULTS,
     "digest": DIGEST_DEFAULTS,
+}
+# The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
+# DEFAULTS and it is known); a mapping of free names (devices, groups) has an empty default.
+SECTION_KEYS: dict[str, frozenset[str]] = {
+    key: frozenset(value) for key, value in DEFAULTS.items() if isinstance(value, dict) and value
 }
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
@@ -111,6 +124,9 @@ class Zone:
     name: str
     networks: tuple[IPNetwork, ...]
     break_windows: tuple[BreakWindow, ...] = ()
+    # Networks the proxy may not reach for a client of this zone (e.g. practice servers from
+    # the personal-devices Wi-Fi).
+    destinations_deny: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -158,6 +174,10 @@ class Settings:
     metrics_listen: str | None
     timezone: zoneinfo.ZoneInfo
     max_exemption_days: int
+    connect_ports: frozenset[int] = frozenset({443})
+    destinations: Destinations = Destinations()  # noqa: RUF009 - frozen, so one shared is safe
+    header_timeout_seconds: float = 10.0
+    connections_per_client: int = 256
     admin: AdminSettings = field(default_factory=AdminSettings)
     digest: DigestSettings = field(default_factory=DigestSettings)
 
@@ -172,6 +192,28 @@ def parse_listen(value: str) -> tuple[str, int]:
     if not sep or not port.isdigit() or not 0 < int(port) < 65536:
         raise ValueError(f"{value!r} is not HOST:PORT (for example 0.0.0.0:8080)")
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a gateway listens on all
+
+
+def proxyauth_problem(spec: object) -> str | None:
+    """Why a sign-in spec cannot be used, or None. Only specs that check a password are taken:
+    mitmproxy's `any` admits every name with any password, and those unchecked names would then
+    match exemptions."""
+    fix = "write @/path/to/htpasswd (bcrypt: htpasswd -B) or an LDAP spec (ldap[s]:…)"
+    if not isinstance(spec, str) or not spec.strip():
+        return f"must be a sign-in spec — {fix}"
+    if spec.strip().lower() == "any":
+        return (
+            "'any' lets anyone in under any name with any password (and those names would "
+            f"match exemptions) — {fix}"
+        )
+    if spec.startswith("@"):
+        return None if spec[1:].strip() else f"names no password file — {fix}"
+    if spec.startswith(("ldap:", "ldaps:")):
+        return None
+    user, sep, password = spec.partition(":")
+    if sep and user and password and ":" not in password:
+        return None  # one user and their password, checked on every sign-in
+    return f"{spec!r} is not a sign-in spec that checks a password — {fix}"
 
 
 def _merge(defaults: dict[str, Any], data: LocatedDict) -> dict[str, Any]:
@@ -193,12 +235,16 @@ def _str_list(value: Any, where: str, line: int, problems: Problems) -> tuple[st
     return tuple(value)
 
 
+BREAK_WINDOW_KEYS = frozenset({"days", "from", "to"})
+
+
 def _break_windows(value: Any, where: str, line: int, problems: Problems) -> list[BreakWindow]:
     windows = []
     for i, item in enumerate(value or []):
         if not isinstance(item, dict):
             problems.add(line, f"{where}[{i}]: write {{days: mon-fri, from: '12:30', to: '13:30'}}")
             continue
+        unknown_keys(item, BREAK_WINDOW_KEYS, f"{where}.break_windows[{i}]", problems)
         raw_days = item.get("days", "mon-fri")
         if isinstance(raw_days, list):
             raw_days = ",".join(str(d) for d in raw_days)
@@ -233,6 +279,9 @@ def _parse_days(text: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
+ZONE_KEYS = frozenset({"name", "subnets", "break_windows"})
+
+
 def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
     if not isinstance(value, list):
         problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
@@ -246,6 +295,7 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             problems.add(item_line, f"zones[{i}]: needs a name and a list of subnets")
             continue
+        unknown_keys(item, ZONE_KEYS, f"zones[{i}]", problems)
         networks = []
         for subnet in item.get("subnets") or []:
             try:
@@ -264,10 +314,86 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
                 continue
             networks.append(network)
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
+        deny: tuple[IPNetwork, ...] = ()
+        zone_destinations = item.get("destinations")
+        if zone_destinations is not None:
+            if not isinstance(zone_destinations, dict) or set(zone_destinations) - {"deny"}:
+                problems.add(
+                    item_line, f"zones[{i}].destinations: write {{deny: [192.168.50.0/24]}}"
+                )
+            else:
+                deny = _networks(
+                    zone_destinations.get("deny"), f"zones[{i}].destinations.deny", item_line,
+                    problems,
+                )  # fmt: skip
         zones.append(
-            Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
+            Zone(
+                name=item["name"],
+                networks=tuple(networks),
+                break_windows=tuple(windows),
+                destinations_deny=deny,
+            )
         )
     return tuple(zones)
+
+
+def _networks(value: Any, where: str, line: int, problems: Problems) -> tuple[IPNetwork, ...]:
+    """A list of CIDR networks (a bare address is its own /32 or /128)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add(line, f"{where}: must be a list of networks, e.g. [192.168.50.0/24]")
+        return ()
+    networks = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            problems.add(line, f"{where}: {item!r} is not a network (write e.g. 10.1.2.0/24)")
+    return tuple(networks)
+
+
+def _connect_ports(value: Any, line: int, problems: Problems) -> frozenset[int]:
+    if not isinstance(value, list) or not value or not all(_whole(p, 1, 65535) for p in value):
+        problems.add(line, "connect_ports: must be a list of port numbers, e.g. [443]")
+        return frozenset({443})
+    return frozenset(value)
+
+
+def _destinations(value: Any, raw: Any, line: int, problems: Problems) -> Destinations:
+    where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+    for key in value:
+        if key not in ("allow", "deny"):
+            problems.add(where(key), f"destinations.{key}: unknown key (known: allow, deny)")
+    return Destinations(
+        allow=_networks(value.get("allow"), "destinations.allow", where("allow"), problems),
+        deny=_networks(value.get("deny"), "destinations.deny", where("deny"), problems),
+    )
+
+
+def _limits(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> dict[str, Any]:
+    defaults: dict[str, Any] = DEFAULTS["limits"]
+    limits = dict(value)
+    where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+    for key in value:
+        if key not in defaults:
+            problems.add(
+                where(key), f"limits.{key}: unknown key (known: {', '.join(sorted(defaults))})"
+            )
+    timeout = limits["header_timeout_seconds"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        problems.add(
+            where("header_timeout_seconds"),
+            "limits.header_timeout_seconds: must be a number of seconds from 0 to 600, e.g. 10",
+        )
+        limits["header_timeout_seconds"] = defaults["header_timeout_seconds"]
+    if not _whole(limits["connections_per_client"], 1, 100_000):
+        problems.add(
+            where("connections_per_client"),
+            "limits.connections_per_client: must be a whole number, e.g. 256",
+        )
+        limits["connections_per_client"] = defaults["connections_per_client"]
+    return limits
 
 
 def _optional_text(section: dict[str, Any], key: str) -> str | None:
@@ -284,11 +410,6 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     defaults: dict[str, Any] = DEFAULTS["audit"]
     audit = dict(value)
     where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
-    for key in value:
-        if key not in defaults:
-            problems.add(
-                where(key), f"audit.{key}: unknown key (known: {', '.join(sorted(defaults))})"
-            )
 
     def bad(key: str, message: str) -> None:
         problems.add(where(key), f"audit.{key}: {message}")
@@ -348,9 +469,11 @@ def parse_settings(data: Any, source: str) -> Settings:
     if not isinstance(data, LocatedDict):
         problems.add(1, "policy.yaml must be a mapping of settings (key: value)")
         problems.raise_if_any()
-    for key in data:
-        if key not in DEFAULTS:
-            problems.add(data.line_of(key), f"unknown setting {key!r} — see config/policy.yaml")
+    unknown_keys(data, DEFAULTS, "", problems, noun="setting", see="config/policy.yaml")
+    for key, known in SECTION_KEYS.items():
+        section = data.get(key)
+        if isinstance(section, dict):
+            unknown_keys(section, known, key, problems)
     merged = _merge(DEFAULTS, data)
     line = data.line_of
     for key, default in DEFAULTS.items():
@@ -401,7 +524,16 @@ def parse_settings(data: Any, source: str) -> Settings:
         problems.add(line("timezone"), f"timezone: unknown zone {merged['timezone']!r}")
         timezone = zoneinfo.ZoneInfo("Europe/London")
     audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
+    limits = _limits(merged["limits"], data.get("limits"), line("limits"), problems)
     practice = merged["practice"]
+    proxyauth = merged["identity"].get("proxyauth")
+    if proxyauth is not None:
+        problem = proxyauth_problem(proxyauth)
+        if problem:
+            identity = data.get("identity")
+            at = identity.line_of("proxyauth") if isinstance(identity, LocatedDict) else 0
+            problems.add(at or line("identity"), f"identity.proxyauth: {problem}")
+            proxyauth = None
     max_days = merged["exemptions"].get("max_days")
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
@@ -450,10 +582,16 @@ def parse_settings(data: Any, source: str) -> Settings:
         audit_group_commit_ms=audit["group_commit_ms"],
         audit_rotate=audit["rotate"],
         audit_rotate_size_mb=audit["rotate_size_mb"],
-        proxyauth=merged["identity"].get("proxyauth"),
+        proxyauth=proxyauth,
         metrics_listen=merged["metrics"].get("listen"),
         timezone=timezone,
         max_exemption_days=max_days,
+        connect_ports=_connect_ports(merged["connect_ports"], line("connect_ports"), problems),
+        destinations=_destinations(
+            merged["destinations"], data.get("destinations"), line("destinations"), problems
+        ),
+        header_timeout_seconds=float(limits["header_timeout_seconds"]),
+        connections_per_client=limits["connections_per_client"],
         admin=parse_admin(merged["admin"], _where(data.get("admin"), line("admin")), problems),
         digest=parse_digest(merged["digest"], _where(data.get("digest"), line("digest")), problems),
     )

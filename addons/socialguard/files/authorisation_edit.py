@@ -33,7 +33,7 @@ from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from socialguard.core.authorisations import Authorisations, end_of, label_of
 from socialguard.core.problems import ConfigError, Problem
-from socialguard.files.yamlfile import parse_yaml
+from socialguard.files.yamlfile import AUTHORISATIONS_MAX_BYTES, parse_yaml
 
 # Block-style indentation a hand-written list is likely to use: (mapping, sequence, offset).
 # The first that reproduces the file exactly is used, so untouched lines keep their bytes.
@@ -493,6 +493,18 @@ def edit_file(
             raw = path.read_bytes()
         except FileNotFoundError:
             raise missing from None
+        if len(raw) > AUTHORISATIONS_MAX_BYTES:
+            raise InvalidFileError(
+                [
+                    Problem(
+                        source,
+                        0,
+                        f"the file is larger than {AUTHORISATIONS_MAX_BYTES // (1024 * 1024)} "
+                        "MiB, the most socialguard reads for it — check that this is the right "
+                        "file",
+                    )
+                ]
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -19,12 +19,15 @@ from mitmproxy import addons, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
 from socialguard.audit.log import AuditLog
+from socialguard.core.signup import MAX_INSPECTED
 from socialguard.files.policy_files import PolicyPaths
 from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
-from socialguard.proxy.signin import CachingProxyAuth
+from socialguard.proxy.signin import Recorder, SignIn
+
+STREAM_BODIES_ABOVE = f"{MAX_INSPECTED // 1024}k"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,12 +43,13 @@ class ProxyOptions:
     confdir: str | None = None
 
 
-def addon_chain(enforcer: object) -> list[object]:
-    """mitmproxy's default addons with ProxyAuth cached and the enforcer before NextLayer."""
+def addon_chain(enforcer: object, audit: Recorder | None = None) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth replaced by SignIn (checked off the event loop,
+    limited per address, following its file) and the enforcer before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
         if isinstance(addon, proxyauth.ProxyAuth):
-            chain.append(CachingProxyAuth())
+            chain.append(SignIn(audit))
             continue
         if isinstance(addon, next_layer.NextLayer):
             chain.append(enforcer)
@@ -63,6 +67,9 @@ def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
         "proxyauth": opts.proxyauth,
         # Eager connects to a blocked site at CONNECT time, before a page could be shown.
         "connection_strategy": "lazy" if opts.https_block_page else "eager",
+        # A body larger than what the signup guard reads is passed on as it arrives, never
+        # held whole: one 300 MiB upload would otherwise cost the proxy twice that in memory.
+        "stream_large_bodies": STREAM_BODIES_ABOVE,
     }
     if opts.confdir:
         values["confdir"] = opts.confdir
@@ -82,7 +89,9 @@ async def serve(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mitm = master.Master(options.Options(), with_termlog=True)
     enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
-    mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
+    mitm.addons.add(
+        *addon_chain(enforcer, audit), errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+    )
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
     confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
