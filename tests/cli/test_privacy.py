@@ -78,13 +78,15 @@ def test_export_writes_one_persons_events_and_records_itself(
     assert export["count"] == 2
     assert {e["service"] for e in export["events"]} == {"tiktok", "pinterest"}
     assert "bob.ray" not in out.read_text(encoding="utf-8")
-    exports = log.parent / "exports.jsonl"
+    exports = log.parent / "exports" / "exports.jsonl"
     [recorded] = [json.loads(x) for x in exports.read_text(encoding="utf-8").splitlines()]
     assert recorded["event"] == "audit.exported"
     assert (recorded["subject"], recorded["events"]) == ("user ann.lee", 2)
     assert recorded["by"]
     assert verify(log_segments(exports)).ok
     assert verify(log_segments(log)).ok  # the proxy's own log was not written to
+    folder = run("audit", "verify", str(log.parent))  # one log a folder: the exports are apart
+    assert folder.exit_code == 0, folder.output
 
 
 def test_export_replaces_a_planted_link_instead_of_following_it(

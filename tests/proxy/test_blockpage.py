@@ -208,6 +208,14 @@ def test_wants_html(accept: str, requested_with: str, html: bool) -> None:
     assert wants_html(accept, requested_with) is html
 
 
+def test_html_offers_a_request_when_the_page_is_set_up() -> None:
+    """With admin.public_url, the page links to the manager's page with this block's reference."""
+    page = render_html(BLOCKED, REFERENCE, PRACTICE, admin_url="https://gateway.example:8090")
+    assert f'href="https://gateway.example:8090/request?ref={REFERENCE}"' in page
+    assert "Ask for an exemption" in page
+    assert "Ask for an exemption" not in render_html(BLOCKED, REFERENCE, PRACTICE)
+
+
 def test_the_rest_break_line_only_where_it_is_true() -> None:
     """Personal use in rest breaks is promised only to a reader whose zone has breaks, with the
     next one; never on the page refusing a registration with the work address."""

@@ -186,6 +186,7 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
     )
 
 
+from socialguard.cli.admin import admin, digest  # noqa: E402
 from socialguard.cli.audit import audit  # noqa: E402
 from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
@@ -197,7 +198,7 @@ from socialguard.cli.status import status  # noqa: E402
 from socialguard.cli.subject_access import export as _export  # noqa: E402, F401 - adds `audit export`
 from socialguard.cli.users import users  # noqa: E402
 
-for _group in (audit, ca, catalog, exemptions, privacy, run):
+for _group in (audit, ca, catalog, exemptions, privacy, run, admin, digest):
     main.add_command(_group)
 for _command in (pac, status, users):
     main.add_command(_command)

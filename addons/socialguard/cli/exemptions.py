@@ -9,15 +9,12 @@ never writes to the audit log (two writers would break its hash chain).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import getpass
 import json
 import os
-import pwd
-import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,41 +23,19 @@ import click
 from socialguard.audit.files import AuditError, log_segments
 from socialguard.audit.search import find_event
 from socialguard.cli.common import CommandGroup, Refusal, config_option
-from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
-from socialguard.core.catalog import CATEGORIES, Catalog
-from socialguard.core.dates import EXAMPLES, parse_day, parse_length, parse_moment
-from socialguard.core.events import Event
-from socialguard.core.names import UnknownNameError, resolve_category, resolve_id, resolve_service
-from socialguard.core.problems import ConfigError
-from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
-from socialguard.files.authorisation_edit import (
-    AuthorisationDocument,
-    EditError,
-    EditResult,
-    InvalidFileError,
-    NewExemption,
-    edit_file,
-)
-from socialguard.files.catalog_file import load_catalog
-from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
-from socialguard.files.yamlfile import read_yaml
+from socialguard.core.authorisations import Authorisations, Exemption
+from socialguard.core.catalog import CATEGORIES
+from socialguard.core.names import UnknownNameError, resolve_category, resolve_service
+from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH
+from socialguard.files import exemption_actions as actions
+from socialguard.files.authorisation_edit import EditResult
 
-_TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-# Far beyond any exemption or review window, yet a date one can still add it to.
-_LONGEST = dt.timedelta(days=100 * 366)
-_TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
-# Events a grant can be made from: a refusal of a catalogued service.
-_BLOCK_EVENTS = (Event.ACCESS_BLOCKED,)
-_ANONYMOUS = "anonymous"
+_ANONYMOUS = actions.ANONYMOUS
 
 
 def system_user() -> str:
-    """The account running this command (its effective user, as `id -un` says), recorded
-    beside the approver a grant names: the approver is who said yes, this is who typed it."""
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except (KeyError, OSError):  # an account with no passwd entry (a container's bare uid)
-        return getpass.getuser()
+    """The account running this command, recorded beside the approver a grant names."""
+    return actions.system_user()
 
 
 def now() -> dt.datetime:
@@ -68,61 +43,33 @@ def now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Where the list is, and the settings and catalogue it is checked against."""
-
-    path: Path
-    settings: Settings
-    catalog: Catalog
-
-    def parse(self, data: Any, source: str) -> Authorisations:
-        return parse_authorisations(data, source, self.catalog, self.settings, now=now())
-
-    def today(self) -> dt.date:
-        return now().astimezone(self.settings.timezone).date()
+Context = actions.Context
 
 
 def _context(config: Path | None, authorisations: Path | None) -> Context:
-    if config is not None:
-        check_exists(config, "the policy file")
-    settings, _ = load_settings(PolicyPaths(config).config_path())
-    catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
-    return Context(authorisations or settings.authorisations_path, settings, catalog)
+    with _refusals():
+        return actions.load_context(config, authorisations, clock=lambda: now())  # noqa: PLW0108 - tests patch now
+
+
+@contextlib.contextmanager
+def _refusals() -> Iterator[None]:
+    """The shared code path's refusals as the command line shows them."""
+    try:
+        yield
+    except actions.ActionRefusedError as error:
+        raise Refusal(error.message, error.problems) from None
+    except actions.FieldError as error:
+        raise click.BadParameter(error.message, param_hint=f"--{error.field}") from None
+    except actions.UsageProblemError as error:
+        raise click.UsageError(str(error)) from None
 
 
 def _load(context: Context) -> Authorisations:
-    try:
-        check_exists(context.path, "the authorisation list")
-        data, _ = read_yaml(context.path)
-        return context.parse(data, str(context.path))
-    except ConfigError as error:
-        raise Refusal(
-            f"{context.path} is not valid; fix these and try again:", error.problems
-        ) from None
+    with _refusals():
+        return actions.load(context)
 
 
-def _edit(context: Context, change: Any) -> EditResult:
-    try:
-        result = edit_file(context.path, change, context.parse)
-    except EditError as error:
-        raise Refusal(f"{error} — nothing was written") from None
-    except InvalidFileError as error:
-        raise Refusal(
-            f"{context.path} is not valid; fix the file first, then try again "
-            "(nothing was written):",
-            error.problems,
-        ) from None
-    except ConfigError as error:
-        raise Refusal(
-            f"nothing was written: {context.path} would not be valid after this change "
-            "(lines are those of the file as it would have been):",
-            error.problems,
-        ) from None
-    except OSError as error:
-        raise Refusal(
-            f"cannot write {context.path}: {error.strerror or error} — check its permissions"
-        ) from None
+def _warn(result: EditResult) -> EditResult:
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     return result
@@ -141,149 +88,46 @@ def _named[T](resolve: Callable[[str, T], str], text: str, known: T, option: str
         return text
 
 
-def _known_id(ident: str, document: AuthorisationDocument) -> str:
-    """The id as the file spells it ("ex-2026-001" → EX-2026-001), or EditError with the near
-    misses."""
-    try:
-        return resolve_id(ident, document.ids())
-    except UnknownNameError as error:
-        raise EditError(f"{document.source}: {error}") from None
-
-
 # -- dates and durations ------------------------------------------------------------------
 
 
 def parse_duration(text: str, option: str, start: dt.datetime | None = None) -> dt.timedelta:
     """`90m`, `2h`, `3d`, `2w`, `3 months`, `1y` (also `2 hours`) → the time from `start` (now
     by default; a month is a calendar month from there)."""
-    length = parse_length(text)
-    if length is None or length.amount == 0:
-        raise click.BadParameter(
-            f"{text!r} is not a length of time like 30m, 2h, 3d, 2w, 3 months or 1y",
-            param_hint=option,
-        )
-    origin = start or now()
-    try:
-        span: dt.timedelta | None = length.after(origin) - origin
-    except (OverflowError, ValueError):  # past the last date Python has
-        span = None
-    if span is None or span > _LONGEST:
-        raise click.BadParameter(
-            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d, 2w or "
-            "3 months (exemptions last at most a year)",
-            param_hint=option,
-        )
-    return span
-
-
-def _local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    """An aware instant written with its local UTC offset: unambiguous across clock changes."""
-    local = when.astimezone(tz).replace(microsecond=0)
-    offset = local.utcoffset() or dt.timedelta(0)
-    return local.replace(tzinfo=dt.timezone(offset))
+    with _refusals():
+        return actions.parse_duration(text, option.lstrip("-"), start, now())
+    raise AssertionError  # pragma: no cover - _refusals always raises
 
 
 def parse_until(until: str | None, for_: str | None, context: Context) -> dt.date | dt.datetime:
     """`--until DATE`, `--until HH:MM` (today), `--until DATE HH:MM`, or `--for 2h` from now."""
-    if until is not None and for_ is not None:
-        raise click.UsageError("give --until or --for, not both")
-    tz = context.settings.timezone
-    current = now()
-    if for_ is not None:
-        return _local_instant(current + parse_duration(for_, "--for"), tz)
-    if until is None:
-        raise click.UsageError("say until when: --until DATE (or a time today) or --for 2h")
-    text = until.strip()
-    today = current.astimezone(tz).date()
-    if time_match := _TIME_TODAY.fullmatch(text):
-        local = dt.datetime.combine(today, dt.time(int(time_match[1]), int(time_match[2])))
-        ends = local.replace(tzinfo=tz)
-        if ends <= current:
-            raise click.BadParameter(
-                f"{text} today has already passed — give a later time or a date",
-                param_hint="--until",
-            )
-        return _local_instant(ends, tz)
-    day = parse_day(text)
-    if day is not None:
-        if day < today:
-            raise click.BadParameter(f"{text} is in the past", param_hint="--until")
-        if day - today > _LONGEST:
-            raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
-        return day
-    instant = parse_moment(text)
-    if not isinstance(instant, dt.datetime):
-        raise click.BadParameter(
-            f"{text!r} is not a date like {EXAMPLES}, a time today like 17:00, "
-            "or a date and time like '31/10/2027 17:00'",
-            param_hint="--until",
-        )
-    ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
-    if ends <= current:
-        raise click.BadParameter(f"{text} is in the past", param_hint="--until")
-    if ends - current > _LONGEST:
-        raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
-    return _local_instant(ends, tz)
+    with _refusals():
+        return actions.parse_until(until, for_, context)
+    raise AssertionError  # pragma: no cover - _refusals always raises
 
 
-def label(value: dt.date | dt.datetime) -> str:
-    if isinstance(value, dt.datetime):
-        return f"{value.day} {value:%B %Y %H:%M}"
-    return f"{value.day} {value:%B %Y}"
+label = actions.label
 
 
-# -- the audit log, for --from-event ------------------------------------------------------
+def find_block(audit_path: Path, reference: str) -> dict[str, Any] | None:
+    """The event with this reference in the log at `audit_path` and its rotated files."""
+    try:
+        return find_event(log_segments(audit_path), reference)
+    except (AuditError, ValueError) as error:
+        raise actions.SearchError(str(error)) from None
 
 
 def _grant_from_event(reference: str, audit_path: Path) -> tuple[str, str, str]:
     """(who kind, who, service) that an event was blocked for."""
-    ref = reference.strip().upper()
-    if not ref.startswith("SG-"):
-        ref = f"SG-{ref}"
-    if not audit_path.exists():
-        raise Refusal(f"the audit log {audit_path} was not found — give its path with --audit-log")
-    try:
-        event = find_event(log_segments(audit_path), ref)
-    except (AuditError, ValueError) as error:
-        raise Refusal(f"cannot search the audit log {audit_path}: {error}") from None
-    if event is None:
-        raise Refusal(
-            f"no event {ref} in {audit_path} or its rotated files — check the reference on "
-            "the block page, or give the right log with --audit-log"
-        )
-    if event.get("event") not in _BLOCK_EVENTS:
-        raise Refusal(
-            f"event {ref} is {event.get('event')!r}, not a blocked access: nothing to grant"
-        )
-    service = event.get("service")
-    if not service:
-        raise Refusal(
-            f"event {ref} was not blocked for a catalogued service (host "
-            f"{event.get('host')!r}, reason {event.get('reason')!r}): grant with --domain instead"
-        )
-    user = event.get("user")
-    signed_in = bool(user) and user != _ANONYMOUS
-    if not signed_in and not event.get("device"):
-        raise Refusal(
-            f"event {ref} came from {event.get('client_ip')} (zone {event.get('zone')}), which "
-            "is neither a signed-in user nor a named device: add the device under devices: in "
-            "policy.yaml, or grant with --user once they sign in to the proxy"
-        )
-    if signed_in:
-        return "user", str(user), str(service)
-    return "device", str(event["device"]), str(service)
+    with _refusals():
+        return actions.grant_from_event(reference, audit_path, find_block)
+    raise AssertionError  # pragma: no cover - _refusals always raises
 
 
 # -- listing ------------------------------------------------------------------------------
 
 
-def review_due(exemption: Exemption) -> dt.date:
-    """A year after approval: the policy is reviewed annually, and so is each exemption."""
-    approved = exemption.approved_on
-    try:
-        return approved.replace(year=approved.year + 1)
-    except ValueError:  # 29 February
-        return approved.replace(year=approved.year + 1, day=28)
+review_due = actions.review_due
 
 
 def _days_left(exemption: Exemption, when: dt.datetime) -> int:
@@ -445,36 +289,25 @@ def grant(
             _named(resolve_category, c, CATEGORIES, "--category") for c in categories
         )
     expires = parse_until(until, for_, context)
-    today = context.today()
-    new = NewExemption(
-        who_kind=kind,
+    new = actions.new_exemption(
+        context,
+        kind=kind,
         who=who,
         services=services,
         categories=categories,
         domains=domains,
-        purpose=purpose.strip(),
-        approved_by=approved_by.strip(),
-        approved_on=today,
+        purpose=purpose,
+        approved_by=approved_by,
         expires=expires,
         system_user=system_user(),
         sudo_user=os.environ.get("SUDO_USER", "").strip(),
     )
-
-    def change(document: AuthorisationDocument) -> str:
-        return document.grant(new, today.year)
-
-    result = _edit(context, change)
-    what = ", ".join((*services, *categories, *domains))
+    with _refusals():
+        result = _warn(actions.grant(context, new))
     if as_json:
         click.echo(json.dumps({"id": result.result, "warnings": list(result.warnings)}))
         return
-    source = f" (from event {from_event.strip().upper()})" if from_event else ""
-    click.echo(
-        f"granted {result.result}{source}: {kind} {who} may use {what} until {label(expires)}, "
-        f"approved by {approved_by}, recorded by {new.system_user}"
-        f"{f' (sudo from {new.sudo_user})' if new.sudo_user else ''}. "
-        "A running proxy applies it within 2 seconds."
-    )
+    click.echo(actions.granted_text(result.result, new, from_event))
 
 
 @exemptions.command()
@@ -495,15 +328,9 @@ def renew(
     """Extend an exemption after review: a new expiry, approver and approval date."""
     context = _context(config, authorisations)
     expires = parse_until(until, for_, context)
-    today = context.today()
-
-    def change(document: AuthorisationDocument) -> str:
-        found = _known_id(ident, document)
-        document.renew(found, expires, approved_by.strip(), today, context.settings.timezone)
-        return found
-
-    ident = _edit(context, change).result
-    click.echo(f"renewed {ident} until {label(expires)}, approved by {approved_by}.")
+    with _refusals():
+        ident = _warn(actions.renew(context, ident, expires, approved_by)).result
+    click.echo(actions.renewed_text(ident, expires, approved_by))
 
 
 @exemptions.command()
@@ -517,17 +344,9 @@ def revoke(
 ) -> None:
     """Withdraw an exemption now; the entry stays in the file, marked revoked, for the record."""
     context = _context(config, authorisations)
-    if not reason.strip():
-        raise click.BadParameter("say why it is withdrawn", param_hint="--reason")
-    today = context.today()
-
-    def change(document: AuthorisationDocument) -> str:
-        found = _known_id(ident, document)
-        document.revoke(found, today, by.strip(), reason.strip())
-        return found
-
-    ident = _edit(context, change).result
-    click.echo(f"revoked {ident} ({reason.strip()}). A running proxy blocks it within 2 seconds.")
+    with _refusals():
+        ident = _warn(actions.revoke(context, ident, reason, by)).result
+    click.echo(actions.revoked_text(ident, reason))
 
 
 @exemptions.command(name="list")

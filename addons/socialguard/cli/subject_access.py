@@ -1,8 +1,8 @@
 """`socialguard audit export`: a member of staff's subject access request, answered from the log.
 
 The export is itself recorded (`audit.exported`: who ran it, for whom, how many events) in the
-exports log beside the proxy's audit log (`exports.jsonl`, its own hash chain: the proxy's log
-keeps a single writer). `socialguard audit verify` on the log's folder checks both.
+exports log, in a folder of its own beside the proxy's audit log (`exports/exports.jsonl`: its
+own hash chain, since the proxy's log keeps a single writer and a folder holds one log).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from socialguard.cli.common import Refusal
 from socialguard.core.events import Event
 from socialguard.files.output import OutputError, write_file
 
-EXPORTS_LOG = "exports.jsonl"
+EXPORTS_LOG = Path("exports") / "exports.jsonl"
 
 
 def operator() -> str:
@@ -91,7 +91,7 @@ def export(
     """Every event about one person, for a subject access request (UK GDPR Art. 15).
 
     Reads the active and rotated (gzipped) files; other people named in an event are shown by
-    role. The export is recorded as audit.exported in the exports log beside the audit log.
+    role. The export is recorded as audit.exported in exports/exports.jsonl beside the log.
     """
     if not (user or device or ip):
         raise click.UsageError("say whose events to export: --user, --device or --ip")

@@ -32,6 +32,24 @@ class Event(enum.StrEnum):
     AUTH_RELOADED = "auth.reloaded"
     AUTH_REJECTED = "auth.rejected"
     AUDIT_TRUNCATED = "audit.truncated"
+    # The Practice Manager's page, in its own chain (admin/admin-audit.jsonl).
+    ADMIN_STARTED = "admin.started"
+    ADMIN_SIGNED_IN = "admin.signed_in"
+    ADMIN_SIGNIN_FAILED = "admin.signin_failed"
+    ADMIN_SIGNIN_LIMITED = "admin.signin_limited"
+    ADMIN_SIGNED_OUT = "admin.signed_out"
+    ADMIN_SESSION_EXPIRED = "admin.session_expired"
+    ADMIN_FORBIDDEN = "admin.forbidden"
+    ADMIN_EXEMPTION_GRANTED = "admin.exemption_granted"
+    ADMIN_EXEMPTION_RENEWED = "admin.exemption_renewed"
+    ADMIN_EXEMPTION_REVOKED = "admin.exemption_revoked"
+    ADMIN_ACTION_REFUSED = "admin.action_refused"
+    EXEMPTION_REQUESTED = "exemption.requested"
+    EXEMPTION_REQUEST_REFUSED = "exemption.request_refused"
+    EXEMPTION_DECLINED = "exemption.declined"
+    EXEMPTION_REQUEST_EXPIRED = "exemption.request_expired"
+    DIGEST_SENT = "digest.sent"
+    DIGEST_FAILED = "digest.failed"
 
 
 def event_for(decision: Decision) -> Event:

@@ -10,10 +10,18 @@ import datetime as dt
 import ipaddress
 import re
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from socialguard.core.admin_settings import (
+    ADMIN_DEFAULTS,
+    DIGEST_DEFAULTS,
+    AdminSettings,
+    DigestSettings,
+    parse_admin,
+    parse_digest,
+)
 from socialguard.core.catalog import CATEGORIES
 from socialguard.core.destinations import Destinations
 from socialguard.core.hosts import unmapped
@@ -137,6 +145,8 @@ DEFAULTS: dict[str, Any] = {
     # A request head (or a tunnel's ClientHello) not complete within this is closed; and no
     # client address may hold more connections at once than this.
     "limits": {"header_timeout_seconds": 10, "connections_per_client": 256},
+    "admin": ADMIN_DEFAULTS,
+    "digest": DIGEST_DEFAULTS,
 }
 # The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
 # DEFAULTS and it is known); a mapping of free names (devices, groups) has an empty default.
@@ -224,6 +234,8 @@ class Settings:
     destinations: Destinations = Destinations()  # noqa: RUF009 - frozen, so one shared is safe
     header_timeout_seconds: float = 10.0
     connections_per_client: int = 256
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    digest: DigestSettings = field(default_factory=DigestSettings)
 
     @property
     def device_names(self) -> frozenset[str]:
@@ -499,6 +511,11 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     return audit
 
 
+def _where(raw: Any, line: int) -> Any:
+    """The line of a key in a section, or of the section itself."""
+    return raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+
+
 def _path_setting(value: Any, key: str, line: int, problems: Problems) -> Path | None:
     if value is None:
         return None
@@ -667,6 +684,8 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
         ),
         header_timeout_seconds=float(limits["header_timeout_seconds"]),
         connections_per_client=limits["connections_per_client"],
+        admin=parse_admin(merged["admin"], _where(data.get("admin"), line("admin")), problems),
+        digest=parse_digest(merged["digest"], _where(data.get("digest"), line("digest")), problems),
     )
     problems.raise_if_any()
     return settings

@@ -172,7 +172,10 @@ class Answers:
             headers.get("accept", ""), headers.get("x-requested-with", "")
         ):
             rest_break = next_break_label(settings, zone, self._clock()) if zone else None
-            body = blockpage.render_html(decision, reference, settings.practice, rest_break)
+            body = blockpage.render_html(
+                decision, reference, settings.practice, rest_break,
+                admin_url=settings.admin.public_url,
+            )  # fmt: skip
             content_type = "text/html; charset=utf-8"
         elif "json" in headers.get("accept", "").lower():
             body = blockpage.render_json(decision, reference)

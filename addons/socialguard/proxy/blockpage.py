@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import urllib.parse
 
 import jinja2
 
@@ -47,10 +48,20 @@ def _environment() -> jinja2.Environment:
 
 
 def render_html(
-    decision: Decision, reference: str, practice: Practice, rest_break: str | None = None
+    decision: Decision,
+    reference: str,
+    practice: Practice,
+    rest_break: str | None = None,
+    *,
+    admin_url: str | None = None,
 ) -> str:
     """The page; `rest_break` is the reader's next break ("today 12:30-13:30"), or None where
-    their zone has none — then the page does not mention breaks at all."""
+    their zone has none — then the page does not mention breaks at all. With the Practice
+    Manager's page set up (admin.public_url), a link to ask there for an exemption, carrying
+    this block's reference."""
+    request_url = None
+    if admin_url and decision.service and decision.reason is not Reason.WORK_EMAIL_SIGNUP:
+        request_url = f"{admin_url}/request?ref={urllib.parse.quote(reference)}"
     return (
         _environment()
         .get_template("block.html")
@@ -67,6 +78,7 @@ def render_html(
             signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
             # A registration with the work address is not allowed in a break either.
             rest_break=None if decision.reason is Reason.WORK_EMAIL_SIGNUP else rest_break,
+            request_url=request_url,
         )
     )
 
