@@ -36,6 +36,16 @@ from socialguard.files.policy_files import PolicyPaths
     "--confdir",
     help="Directory of the CA that signs block pages (default from policy.yaml: var/ca).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Proxy processes sharing the listening address (one per core on a hub); each keeps "
+    "its own audit chain beside --audit-log (audit.w1.jsonl, …), read as one record by "
+    "`socialguard audit`.",
+)
+@click.option("--worker-index", type=click.IntRange(1, 64), default=None, hidden=True)
 def run(
     config: Path | None,
     authorisations: Path | None,
@@ -45,6 +55,8 @@ def run(
     upstream: str | None,
     mode: str,
     confdir: str | None,
+    workers: int,
+    worker_index: int | None,
 ) -> None:
     """Start the proxy. An invalid policy stops it before it listens."""
     paths = PolicyPaths(config, authorisations)
@@ -58,18 +70,45 @@ def run(
         raise click.BadParameter(str(error), param_hint="--listen") from None
     if upstream and not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
-    problem = listen_problem(host, port)
+    # A worker shares the address its siblings already listen on: only the parent checks it.
+    problem = listen_problem(host, port) if worker_index is None else None
     if problem:
         raise Refusal(
             f"cannot listen on {host}:{port}: {problem} — is socialguard (or another proxy) "
             "already running there? Choose another with --listen HOST:PORT or `listen:` in "
             "policy.yaml"
         )
+    if workers > 1 and worker_index is None:
+        sys.exit(
+            _supervise(
+                workers,
+                [
+                    *(["--config", str(config)] if config else []),
+                    *(["--authorisations", str(authorisations)] if authorisations else []),
+                    *(["--proxyauth", proxyauth] if proxyauth else []),
+                    *(["--upstream", upstream] if upstream else []),
+                    *(["--confdir", confdir] if confdir else []),
+                    *(["--audit-log", str(audit_log)] if audit_log else []),
+                    "--listen",
+                    f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                    "--mode",
+                    mode,
+                ],
+                confdir or str(settings.ca_dir),
+            )
+        )
+    from socialguard.audit.files import worker_path  # noqa: PLC0415
     from socialguard.audit.log import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
     from socialguard.proxy.reload import PolicyHolder, record_start  # noqa: PLC0415
     from socialguard.proxy.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
 
     audit_path = audit_log or settings.audit_path
+    if worker_index is not None:
+        # One writer per chain: each worker its own file beside the path given.
+        audit_path = worker_path(audit_path, worker_index)
+        from socialguard.proxy.workers import share_listening_address  # noqa: PLC0415
+
+        share_listening_address()
     try:
         audit = AuditLog(audit_path, console=console_stream(), options=audit_options(settings))
     except AuditError as error:
@@ -102,15 +141,35 @@ def run(
         from socialguard.proxy.metrics import Metrics  # noqa: PLC0415
 
         metrics = Metrics(holder)
+        metrics_listen = settings.metrics_listen
+        if worker_index is not None:
+            # Worker k serves its metrics on the configured port + k - 1.
+            metrics_host, metrics_port = parse_listen(metrics_listen)
+            metrics_listen = f"{metrics_host}:{metrics_port + worker_index - 1}"
         try:
-            metrics.serve(settings.metrics_listen)
+            metrics.serve(metrics_listen)
         except (OSError, ValueError) as error:
             raise Refusal(
-                f"cannot serve metrics on {settings.metrics_listen}: {error} — set "
+                f"cannot serve metrics on {metrics_listen}: {error} — set "
                 "metrics.listen in policy.yaml to a free HOST:PORT, or remove it"
             ) from None
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
     sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
+
+
+def _supervise(workers: int, arguments: list[str], ca_dir: str) -> int:
+    """Start `workers` proxy processes on one address and wait for them (see proxy/workers)."""
+    from socialguard.proxy.ca import ensure_ca  # noqa: PLC0415
+    from socialguard.proxy.workers import supervise, worker_command  # noqa: PLC0415
+
+    # Made once here: workers racing to create it would each sign with a different CA.
+    ensure_ca(Path(ca_dir))
+    click.echo(
+        f"socialguard: starting {workers} workers on one address; each keeps its own audit "
+        "chain (audit.w1.jsonl, …) beside the audit log",
+        err=True,
+    )
+    return supervise([worker_command(i, arguments) for i in range(1, workers + 1)])
 
 
 def listen_problem(host: str, port: int) -> str | None:

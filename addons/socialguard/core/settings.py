@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from socialguard.core.catalog import CATEGORIES
+from socialguard.core.directory import LdapSettings, parse_ldap
 from socialguard.core.hosts import unmapped
 from socialguard.core.problems import LocatedDict, Problems
 
@@ -44,6 +45,9 @@ DEFAULTS: dict[str, Any] = {
         "lawful_basis": None,
         "privacy_url": None,
     },
+    # The practice's short name, stamped on every audit event so a central store that receives
+    # many gateways' logs can tell them apart (e.g. riverside). None: no `site` field.
+    "site": None,
     "listen": "0.0.0.0:8080",
     "upstream": None,
     "enforced_categories": list(DEFAULT_ENFORCED),
@@ -73,11 +77,13 @@ DEFAULTS: dict[str, Any] = {
         # Where copies of the log are sent (central logging), in words, for the privacy notice.
         "copies_to": [],
     },
-    "identity": {"proxyauth": None},
+    # ldap: staff sign in with their directory account (core/directory.py; docs/FLEET.md).
+    "identity": {"proxyauth": None, "ldap": None},
     "metrics": {"listen": None},
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
 }
+_SITE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
@@ -121,6 +127,7 @@ class Settings:
     """Everything IT sets in policy.yaml, validated."""
 
     practice: Practice
+    site: str | None
     listen_host: str
     listen_port: int
     upstream: str | None
@@ -148,6 +155,7 @@ class Settings:
     metrics_listen: str | None
     timezone: zoneinfo.ZoneInfo
     max_exemption_days: int
+    ldap: LdapSettings | None = None
 
     @property
     def device_names(self) -> frozenset[str]:
@@ -375,7 +383,31 @@ def parse_settings(data: Any, source: str) -> Settings:
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
         max_days = 366
+    site = merged["site"]
+    if site is not None and (not isinstance(site, str) or not _SITE.fullmatch(site)):
+        problems.add(
+            line("site"),
+            f"site: {site!r} must be a short name in lower case letters, digits, '.', '-' or "
+            "'_' (e.g. site: riverside), the same on every reload",
+        )
+        site = None
+    identity = merged["identity"]
+    identity_raw = data.get("identity")
+    identity_line = (
+        identity_raw.line_of
+        if isinstance(identity_raw, LocatedDict)
+        else (lambda _k: line("identity"))
+    )
+    ldap = parse_ldap(identity.get("ldap"), identity_line("ldap"), source, problems)
+    if ldap is not None and identity.get("proxyauth"):
+        problems.add(
+            identity_line("proxyauth"),
+            "identity: proxyauth and ldap are both set — staff sign in one way: keep ldap "
+            "(directory accounts) or proxyauth (an htpasswd file), not both",
+        )
     settings = Settings(
+        ldap=ldap,
+        site=site,
         practice=Practice(
             name=str(practice.get("name")),
             contact=str(practice.get("contact")),
@@ -398,7 +430,9 @@ def parse_settings(data: Any, source: str) -> Settings:
         default_zone=str(merged["default_zone"]),
         devices_by_ip=devices_by_ip,
         groups_by_user={u: frozenset(g) for u, g in groups_by_user.items()},
-        groups=frozenset(str(g) for g in groups),
+        # A directory group mapped under identity.ldap.groups is a group exemptions may name.
+        groups=frozenset(str(g) for g in groups)
+        | frozenset(ldap.groups.values() if ldap is not None else ()),
         email_domains=_str_list(
             merged["email_domains"], "email_domains", line("email_domains"), problems
         ),

@@ -11,6 +11,7 @@ records. Every hook fails closed: an error here blocks, it never allows.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import re
@@ -41,6 +42,7 @@ from socialguard.core.policy import (
 )
 from socialguard.core.signup import MAX_INSPECTED, is_guarded, work_address_domain
 from socialguard.proxy import blockpage
+from socialguard.proxy.directory import DIRECTORY_GROUPS
 from socialguard.proxy.metrics import Metrics
 
 logger = logging.getLogger("socialguard")
@@ -249,6 +251,10 @@ class Enforcer:
                     return known_who
                 user = known_who.user  # the sign-in holds for the connection; the rest may move
         who = self._known.who(policy, client.peername[0], user)
+        directory_groups = metadata.get(DIRECTORY_GROUPS) if metadata and user else None
+        if directory_groups:
+            # Directory sign-in: the user's directory groups join the policy's own.
+            who = dataclasses.replace(who, groups=who.groups | directory_groups)
         self._who[client.id] = (policy, who)
         return who
 

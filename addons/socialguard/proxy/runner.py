@@ -21,6 +21,7 @@ from mitmproxy.addons import errorcheck, next_layer, proxyauth
 from socialguard.audit.log import AuditLog
 from socialguard.files.policy_files import PolicyPaths
 from socialguard.proxy.ca import ensure_ca
+from socialguard.proxy.directory import DirectorySignIn
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
@@ -40,12 +41,15 @@ class ProxyOptions:
     confdir: str | None = None
 
 
-def addon_chain(enforcer: object) -> list[object]:
-    """mitmproxy's default addons with ProxyAuth cached and the enforcer before NextLayer."""
+def addon_chain(enforcer: object, directory: object | None = None) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth cached (and directory sign-in beside it) and
+    the enforcer before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
         if isinstance(addon, proxyauth.ProxyAuth):
             chain.append(CachingProxyAuth())
+            if directory is not None:
+                chain.append(directory)
             continue
         if isinstance(addon, next_layer.NextLayer):
             chain.append(enforcer)
@@ -82,7 +86,12 @@ async def serve(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mitm = master.Master(options.Options(), with_termlog=True)
     enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
-    mitm.addons.add(*addon_chain(enforcer), errorcheck.ErrorCheck(repeat_errors_on_stderr=True))
+    directory = DirectorySignIn(
+        lambda: holder().settings.ldap, audit, contact=lambda: holder().settings.practice.contact
+    )
+    mitm.addons.add(
+        *addon_chain(enforcer, directory), errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+    )
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
     confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
