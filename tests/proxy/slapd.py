@@ -115,12 +115,12 @@ class Slapd:
         return f"ldaps://localhost:{self.port}"
 
     def start(self) -> None:
-        log = (self.directory / "slapd.log").open("ab")
-        self.process = subprocess.Popen(
-            [SLAPD, "-f", str(self.directory / "slapd.conf"), "-h", f"ldaps://127.0.0.1:{self.port}/",
-             "-d", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        with (self.directory / "slapd.log").open("ab") as log:
+            self.process = subprocess.Popen(
+                [SLAPD, "-f", str(self.directory / "slapd.conf"),
+                 "-h", f"ldaps://127.0.0.1:{self.port}/", "-d", "0"],
+                stdout=log, stderr=subprocess.STDOUT,
+            )  # fmt: skip
         if not wait_for_port(self.port, 15):
             self.stop()
             raise AssertionError(

@@ -147,12 +147,8 @@ def parse_ldap(value: Any, line: int, source: str, problems: Problems) -> LdapSe
                 continue
             groups[_normal_dn(str(dn))] = group.strip()
     timeout = value.get("timeout_seconds", 3)
-    if (
-        isinstance(timeout, bool)
-        or not isinstance(timeout, int | float)
-        or not 0.5 <= timeout <= 30
-    ):
-        bad("timeout_seconds", "must be a number of seconds from 0.5 to 30 (default 3)")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= 30:
+        bad("timeout_seconds", "must be a whole number of seconds from 1 to 30 (default 3)")
         timeout = 3
     if not ok or parsed is None:
         return None

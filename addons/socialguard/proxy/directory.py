@@ -67,6 +67,11 @@ class DirectoryClient:
     def __init__(self, settings: LdapSettings, bind_password: str) -> None:
         self.settings = settings
         self._bind_password = bind_password
+
+    def _server(self) -> ldap3.Server:
+        """A new Server each time: ldap3 marks an address that failed once as unavailable for
+        a while, which would keep refusing sign-ins after the directory is back."""
+        settings = self.settings
         tls = ldap3.Tls(
             validate=ssl.CERT_REQUIRED,  # never unverified: a fake server would get passwords
             ca_certs_file=str(settings.ca_file),
@@ -74,7 +79,7 @@ class DirectoryClient:
             # ldap3 then checks the certificate's names against the url's host itself (only
             # DNS names: write the domain controller's name, as on its certificate).
         )
-        self._server = ldap3.Server(
+        return ldap3.Server(
             settings.host,
             port=settings.port,
             use_ssl=settings.use_ssl,
@@ -85,10 +90,10 @@ class DirectoryClient:
 
     def _connection(self, user: str, password: str) -> ldap3.Connection:
         return ldap3.Connection(
-            self._server,
+            self._server(),
             user=user,
             password=password,
-            receive_timeout=self.settings.timeout_seconds,
+            receive_timeout=int(self.settings.timeout_seconds),  # ldap3 packs it as an int
             read_only=True,
             raise_exceptions=False,
         )
@@ -162,6 +167,10 @@ class _Remembered:
         message = username.encode() + b"\0" + password.encode()
         return hmac.new(self._key, message, hashlib.sha256).digest()
 
+    def clear(self) -> None:
+        self._verified.clear()
+        self._failures.clear()
+
     def get(self, key: bytes) -> frozenset[str] | None:
         found = self._verified.get(key)
         if found is None:
@@ -232,9 +241,10 @@ class DirectorySignIn:
         )
 
     def _client_for(self, settings: LdapSettings) -> DirectoryClient:
-        if self._client is None or self._client.settings is not settings:
+        if self._client is None or self._client.settings != settings:
+            if self._client is not None:
+                self._remembered.clear()  # other directory settings: ask again
             self._client = DirectoryClient(settings, self._read_password(settings))
-            self._remembered = _Remembered(self._clock)  # new directory, new answers
         return self._client
 
     def done(self) -> None:
@@ -245,7 +255,7 @@ class DirectorySignIn:
         settings = self._settings()
         if settings is None or flow.response is not None:
             return
-        signed_in = await self._authenticate(flow, settings)
+        signed_in = await self._guarded(flow, settings)
         if signed_in is not None:
             self.authenticated[flow.client_conn] = signed_in
 
@@ -258,7 +268,22 @@ class DirectorySignIn:
             flow.metadata["proxyauth"] = (known[0], "")
             flow.metadata[DIRECTORY_GROUPS] = known[1]
         elif not flow.is_replay:
-            await self._authenticate(flow, settings)
+            await self._guarded(flow, settings)
+
+    async def _guarded(
+        self, flow: http.HTTPFlow, settings: LdapSettings
+    ) -> tuple[str, frozenset[str]] | None:
+        """_authenticate, failing closed: an unexpected error is a refusal, never a pass."""
+        try:
+            return await self._authenticate(flow, settings)
+        except Exception:
+            logger.exception("socialguard: directory sign-in failed; refusing")
+            flow.response = self._refusal(
+                proxyauth.is_http_proxy(flow),
+                "Your sign-in could not be checked (an error in socialguard). Try again; if it "
+                f"goes on, tell {self._contact()}.",
+            )
+            return None
 
     # -- the check -------------------------------------------------------------------------
     async def _authenticate(
