@@ -143,9 +143,10 @@ from socialguard.cli.audit import audit  # noqa: E402
 from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
 from socialguard.cli.exemptions import exemptions  # noqa: E402
+from socialguard.cli.policy_pull import policy  # noqa: E402
 from socialguard.cli.privacy import privacy  # noqa: E402
 from socialguard.cli.run import run  # noqa: E402
 from socialguard.cli.subject_access import export as _export  # noqa: E402, F401 - adds `audit export`
 
-for _group in (audit, ca, catalog, exemptions, privacy, run):
+for _group in (audit, ca, catalog, exemptions, policy, privacy, run):
     main.add_command(_group)
