@@ -99,7 +99,7 @@ def run(
         )
     from socialguard.audit.files import worker_path  # noqa: PLC0415
     from socialguard.audit.log import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
-    from socialguard.proxy.reload import PolicyHolder, record_start  # noqa: PLC0415
+    from socialguard.proxy.reload import PolicyHolder, Recorder, record_start  # noqa: PLC0415
     from socialguard.proxy.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
 
     audit_path = audit_log or settings.audit_path
@@ -118,9 +118,14 @@ def run(
             f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
             "and its permissions"
         ) from None
+    recorder: Recorder = audit
+    if worker_index is not None and worker_index > 1:
+        from socialguard.proxy.workers import SiblingRecorder  # noqa: PLC0415
+
+        recorder = SiblingRecorder(audit)  # exemption changes: recorded by worker 1 only
     try:
         # policy.loaded, and the exemption.* events for what changed while the proxy was stopped
-        record_start(audit, policy, paths, audit_path)
+        record_start(recorder, policy, paths, audit_path)
     except OSError as error:
         raise Refusal(
             f"cannot write the audit log {audit_path}: {error.strerror or error} — check the "
@@ -154,7 +159,7 @@ def run(
                 "metrics.listen in policy.yaml to a free HOST:PORT, or remove it"
             ) from None
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
-    sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
+    sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics, recorder=recorder)))
 
 
 def _supervise(workers: int, arguments: list[str], ca_dir: str) -> int:

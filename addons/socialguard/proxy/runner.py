@@ -24,7 +24,7 @@ from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.directory import DirectorySignIn
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
-from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
+from socialguard.proxy.reload import PolicyHolder, PolicyWatcher, Recorder
 from socialguard.proxy.signin import CachingProxyAuth
 
 
@@ -79,6 +79,7 @@ async def serve(
     audit: AuditLog,
     paths: PolicyPaths,
     metrics: Metrics | None = None,
+    recorder: Recorder | None = None,
 ) -> int:
     """Run the proxy, following the policy files, until SIGINT/SIGTERM; returns the exit code."""
     logging.getLogger().setLevel(logging.INFO)
@@ -101,7 +102,8 @@ async def serve(
         loop.add_signal_handler(sig, mitm.shutdown)
     # A changed file is taken within about a second; the swap never touches open connections.
     on_result = (lambda ok: metrics.reloaded(ok=ok)) if metrics is not None else None
-    watcher = PolicyWatcher(paths, holder, audit, on_result=on_result)
+    # `recorder`: where reloads are recorded (a worker other than the first: SiblingRecorder).
+    watcher = PolicyWatcher(paths, holder, recorder or audit, on_result=on_result)
     watching = asyncio.create_task(watcher.watch(), name="socialguard-policy-watcher")
     try:
         await mitm.run()

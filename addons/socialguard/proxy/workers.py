@@ -42,6 +42,22 @@ def share_listening_address() -> None:
     instance.listen = listen
 
 
+class SiblingRecorder:
+    """The audit log of worker 2, 3, …: exemption changes are left to worker 1.
+
+    Every worker loads and reloads the policy itself (so each records its `policy.loaded`),
+    but one change to the exemptions list is one event in the record, not one per worker.
+    """
+
+    def __init__(self, audit: Any) -> None:
+        self._audit = audit
+
+    def record(self, event: str, fields: dict[str, Any]) -> Any:
+        if str(event).startswith("exemption."):
+            return dict(fields)
+        return self._audit.record(event, fields)
+
+
 def supervise(commands: Sequence[Sequence[str]], grace_seconds: float = 10.0) -> int:
     """Start one process per command and wait; SIGTERM/SIGINT are passed on to every worker.
 
