@@ -17,6 +17,7 @@ from socialguard.audit.log import (
     AuditLog,
     AuditOptions,
     audit_options,
+    human_line,
     line_hash,
     line_mac,
     load_hmac_key,
@@ -315,7 +316,10 @@ def test_default_audit_settings() -> None:
         ("audit:\n  rotate_size_mb: big\n", "policy.yaml:2: audit.rotate_size_mb: must be"),
         ("audit:\n  hmac_key_file: 7\n", "policy.yaml:2: audit.hmac_key_file: must be the path"),
         ("audit:\n  record_paths: yes please\n", "policy.yaml:2: audit.record_paths: must be"),
-        ("audit:\n  retension_days: 30\n", "policy.yaml:2: audit.retension_days: unknown key"),
+        (
+            "audit:\n  retension_days: 30\n",
+            "policy.yaml:2: audit: unknown key 'retension_days' — did you mean 'retention_days'?",
+        ),
     ],
 )
 def test_bad_audit_settings_name_the_key_and_the_fix(yaml_text: str, message: str) -> None:
@@ -563,3 +567,19 @@ def test_site_must_be_a_short_name(bad: str) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_settings(parse_yaml(f"site: {bad}\n", "policy.yaml"), "policy.yaml")
     assert caught.value.problems[0].line == 1
+
+
+def test_a_client_value_with_a_line_break_cannot_forge_a_console_line() -> None:
+    """A folded Host header (or any control character) is escaped: one event, one line."""
+    forged = "x.example\r\n2026-12-01T09:00:00.000Z access.exception user=k.jones host=evil"
+    line = human_line(
+        {"ts": "2026-12-01T08:59:59.000Z", "event": "access.blocked", "host": forged,
+         "user": "a\x1b[2Jb", "detail": "bad\u2028host\x00"}
+    )  # fmt: skip
+    assert "\n" not in line
+    assert "\r" not in line
+    assert "\x1b" not in line
+    assert "\u2028" not in line
+    assert "\x00" not in line
+    assert "host=x.example\\x0d\\x0a2026-12-01T09:00:00.000Z access.exception" in line
+    assert "user=a\\x1b[2Jb" in line

@@ -15,7 +15,14 @@ import pytest
 
 from socialguard.audit.files import log_segments
 from socialguard.audit.log import AuditLog
-from socialguard.audit.report import Report, build_report, render_csv, render_html, render_text
+from socialguard.audit.report import (
+    Report,
+    build_period_report,
+    build_report,
+    render_csv,
+    render_html,
+    render_text,
+)
 from socialguard.audit.search import Query, search
 
 LONDON = zoneinfo.ZoneInfo("Europe/London")
@@ -241,3 +248,33 @@ def test_exemptions_changed_and_removed_are_in_the_report(tmp_path: Path) -> Non
     html = render_html(report)
     assert "<td>changed (purpose, what)</td><td>EX-4</td>" in html
     assert "<td>removed</td><td>EX-5</td>" in html
+
+
+def test_services_by_name_and_days_the_log_does_not_cover(log: Path) -> None:
+    """ "Facebook", not facebook; days before the log's first event and days still to come are
+    not covered, and say so."""
+    events = search(log_segments(log), Query())
+    report = build_report(
+        events, "2026-11", LONDON, names={"facebook": "Facebook", "tiktok": "TikTok"},
+        log_start=dt.date(2026, 11, 2), today=dt.date(2026, 11, 20),
+    )  # fmt: skip
+    assert report.blocks_by_service[0] == ("Facebook", 3)
+    assert report.exception_uses[0].service == "Facebook"
+    assert (report.covered_from, report.covered_to) == (dt.date(2026, 11, 2), dt.date(2026, 11, 20))
+    assert not report.covered(dt.date(2026, 11, 1))
+    assert report.covered(dt.date(2026, 11, 2))
+    assert not report.covered(dt.date(2026, 11, 21))
+    text = render_text(report)
+    assert "Not covered: the days before 2 November 2026" in text
+    assert "Not covered: the days after 20 November 2026, which are still to come." in text
+    rows = list(csv.reader(io.StringIO(render_csv(report))))
+    assert ["not_covered", "2026-11-21", "", "", "", "", ""] in rows
+    assert not any(r[0] == "blocks_by_day" and r[1] == "2026-11-21" for r in rows)
+
+
+def test_a_period_of_any_length(log: Path) -> None:
+    events = list(search(log_segments(log), Query()))
+    report = build_period_report(events, dt.date(2026, 11, 1), dt.date(2026, 11, 3), LONDON)
+    assert report.blocks == 3
+    assert report.title == "1 November 2026 to 3 November 2026"
+    assert len(report.days) == 3

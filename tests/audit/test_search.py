@@ -107,7 +107,19 @@ def test_summer_time_bounds() -> None:
     )
 
 
-@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "01/11/2026"])
+@pytest.mark.parametrize(
+    ("text", "ts"),
+    [
+        ("01/11/2026", "2026-11-01T00:00:00.000Z"),
+        ("1 November 2026", "2026-11-01T00:00:00.000Z"),
+        ("1/7/2026 12:30", "2026-07-01T11:30:00.000Z"),
+    ],
+)
+def test_dates_as_people_in_the_uk_write_them(text: str, ts: str) -> None:
+    assert parse_bound(text, LONDON, end=False, option="--from") == ts
+
+
+@pytest.mark.parametrize("text", ["yesterday", "2026-13-01", "11/31/2026"])
 def test_bad_dates_say_how_to_write_them(text: str) -> None:
     """A date that cannot be read names the option and an example."""
     with pytest.raises(AuditError, match=r"--from .*2026-11-24"):

@@ -144,3 +144,38 @@ def test_run_on_a_busy_port_says_so_before_recording_anything(tmp_path: Path) ->
     assert "--listen HOST:PORT" in result.output
     assert "Traceback" not in result.output
     assert not audit.exists()
+
+
+def test_check_speaks_in_sentences_and_json_keeps_the_codes(authorisations: Path) -> None:
+    """People read sentences; scripts read --json, whose reason codes are the contract."""
+    targets = ["www.facebook.com", "www.tiktok.com", "nhs.uk", "www.wikipedia.org", "example.org"]
+    base = ["check", "--authorisations", str(authorisations), "--user", "j.smith",
+            "--at", "2026-12-01T10:00"]  # fmt: skip
+    said = CliRunner().invoke(main, [*base, *targets])
+    assert said.exit_code == 0, said.output
+    assert said.output.splitlines() == [
+        "www.facebook.com: Allowed: Facebook (social networking) under exemption EX-2026-001 "
+        "(Maintain the practice Facebook page), until 31 October 2027.",
+        "www.tiktok.com: Blocked: TikTok (social networking) needs an exemption from the "
+        "Practice Manager, and none applies to this person or device.",
+        "nhs.uk: Allowed: it is on the never-block list (clinical and practice sites).",
+        "www.wikipedia.org: Allowed: Wikipedia is information sharing, which this practice "
+        "does not block.",
+        "example.org: Allowed: it is not a social media site in the catalogue.",
+    ]
+    for code in ("not_authorised", "never_block", "category_not_enforced", "not_social_media"):
+        assert code not in said.output
+    coded = CliRunner().invoke(main, [*base, "--json", *targets])
+    reasons = [json.loads(line)["reason"] for line in coded.output.splitlines()]
+    assert reasons == [
+        "exemption", "not_authorised", "never_block", "category_not_enforced", "not_social_media"
+    ]  # fmt: skip
+
+
+def test_check_at_a_uk_date_and_time(authorisations: Path) -> None:
+    """--at takes the date as people in the UK write it; the last day of an exemption holds."""
+    base = ["check", "--authorisations", str(authorisations), "--user", "j.smith", "--json"]
+    for at, action in (("31/10/2027 23:59", "allow"), ("1 November 2027 00:00", "block")):
+        result = CliRunner().invoke(main, [*base, "--at", at, "www.facebook.com"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["action"] == action

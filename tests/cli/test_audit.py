@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from socialguard.audit.log import AuditLog, AuditOptions, load_hmac_key
+from socialguard.cli import audit as cli_audit
 from socialguard.cli.app import main
 
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -99,7 +100,7 @@ def test_verify_uses_the_key_from_policy_yaml(home: Path) -> None:
         (["verify", "nope.jsonl"], "nope.jsonl: no such file"),
         (["verify", "--key-file", "missing.key"], "missing.key: the audit HMAC key file does not"),
         (["report", "--month", "November"], "--month 'November': write the month as YYYY-MM"),
-        (["search", "--from", "last week"], "--from 'last week': write a date like 2026-11-24"),
+        (["search", "--from", "last week"], "--from 'last week': write a date like 24/11/2026"),
         (["search", "--audit-log", "elsewhere/a.jsonl"], "elsewhere/a.jsonl: no audit log here"),
     ],
 )
@@ -165,11 +166,56 @@ def test_report_formats_to_a_file(home: Path, fmt: str) -> None:
         assert "Blocked attempts:            6" in text
 
 
-def test_report_of_an_empty_month(home: Path) -> None:
-    """A month with no events reports zeros rather than failing."""
-    result = run("report", "--month", "2026-01")
-    assert result.exit_code == 0
-    assert "Blocked attempts:            0" in result.output
+def test_a_month_the_log_does_not_cover_says_so_instead_of_zeros(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before the log's first event, or days still to come, are "not covered", never 0; a
+    covered month with no events is a true zero."""
+    monkeypatch.setattr(cli_audit, "local_today", lambda _tz: dt.date(2026, 12, 10))
+    before = run("report", "--month", "2026-01")
+    assert before.exit_code == 0
+    assert (
+        "The audit log does not cover this period: its first event is on 24 November 2026"
+        in before.output
+    )
+    assert "Blocked attempts" not in before.output
+    future = run("report", "--month", "2027-03").output
+    assert "This period has not begun: today is 10 December 2026." in future
+    assert "Blocked attempts" not in future
+    december = run("report", "--month", "2026-12").output
+    assert "Blocked attempts:            0" in december
+    assert "Not covered: the days after 10 December 2026, which are still to come." in december
+    november = run("report", "--month", "2026-11").output
+    assert "Not covered: the days before 24 November 2026" in november
+    rows = list(csv.DictReader(io.StringIO(run("report", "--month", "2026-01", "--format",
+                                               "csv").output)))  # fmt: skip
+    assert {r["count"] for r in rows if r["section"] == "total"} == {""}
+    html = run("report", "--month", "2026-11", "--format", "html").output
+    assert "not covered by the log" in html
+
+
+def test_a_report_for_any_period_names_services_as_people_know_them(home: Path) -> None:
+    """--from/--to for the review after an incident; "Facebook", not facebook."""
+    result = run("report", "--from", "24/11/2026", "--to", "24 November 2026")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Social media on the practice network: 2026-11-24 to "
+                                    "2026-11-24")  # fmt: skip
+    assert "Blocked attempts:            6" in result.output
+    assert "  Facebook  6" in result.output
+    html = run("report", "--from", "2026-11-24", "--to", "2026-11-25", "--format", "html").output
+    assert "24 November 2026 to 25 November 2026" in html
+    for args, message in (
+        (["--from", "2026-11-24"], "needs both --from DATE and --to DATE"),
+        (["--month", "2026-11", "--from", "2026-11-24", "--to", "2026-11-25"], "give --month"),
+        (["--from", "24/11/2026", "--to", "tomorrow"], "'tomorrow' is not a date"),
+    ):
+        bad = CliRunner().invoke(main, ["audit", "report", *args])
+        assert bad.exit_code == 2, bad.output
+        assert message in bad.output
+    backwards = CliRunner().invoke(main, ["audit", "report", "--from", "25/11/2026", "--to",
+                                          "24/11/2026"])  # fmt: skip
+    assert backwards.exit_code == 1
+    assert "is before --from" in backwards.output
 
 
 def test_verify_expect_head(home: Path) -> None:
@@ -235,3 +281,83 @@ def test_dates_past_the_calendar_exit_1_without_a_traceback(
     assert result.exit_code == 1, result.output
     assert words in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_search_by_reference_host_address_device_and_service_name(tmp_path: Path) -> None:
+    """An auditor finds a block by the reference on its page, and by host (and the names under
+    it), address, device and the service as people name it."""
+    path = tmp_path / "audit.jsonl"
+    numbers = itertools.count(1)
+    log = AuditLog(path, clock=lambda: T0, new_id=lambda: f"SG-D{next(numbers):07d}")
+    log.record("access.blocked", {"user": "anonymous", "client_ip": "10.20.0.14",
+                                  "device": "reception-pc-1", "service": "instagram",
+                                  "host": "www.instagram.com"})  # fmt: skip
+    log.record("access.blocked", {"user": "k.jones", "client_ip": "10.20.0.15", "device": None,
+                                  "service": "facebook", "host": "facebook.com"})  # fmt: skip
+    log.close()
+
+    def ids(*args: str) -> list[str]:
+        result = run("search", "--audit-log", str(path), "--json", *args)
+        assert result.exit_code == 0, result.output
+        return [json.loads(line)["id"] for line in result.output.splitlines()]
+
+    assert ids("--id", "SG-D0000002") == ["SG-D0000002"]
+    assert ids("--id", "sg-d0000001") == ["SG-D0000001"]
+    assert ids("--host", "instagram.com") == ["SG-D0000001"]
+    assert ids("--host", "FACEBOOK.COM") == ["SG-D0000002"]
+    assert ids("--host", "book.com") == []  # a suffix of the name, not a name under it
+    assert ids("--address", "10.20.0.15") == ["SG-D0000002"]
+    assert ids("--address", "::ffff:10.20.0.14") == ["SG-D0000001"]
+    assert ids("--device", "reception-pc-1") == ["SG-D0000001"]
+    assert ids("--service", "Instagram") == ["SG-D0000001"]
+    bad = CliRunner().invoke(main, ["audit", "search", "--audit-log", str(path), "--address", "x"])
+    assert bad.exit_code == 2
+    assert "'x' is not an IP address" in bad.output
+
+
+def test_report_out_replaces_a_planted_link_instead_of_following_it(home: Path) -> None:
+    """`--out` at a symlink (say, planted in a shared folder) never writes where it points."""
+    victim = home / "victim.txt"
+    victim.write_text("precious\n")
+    out = home / "report.csv"
+    out.symlink_to(victim)
+    result = run("report", "--month", "2026-11", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "precious\n"
+    assert not out.is_symlink()
+    assert out.read_text().startswith("section,")
+
+
+def test_report_out_into_a_missing_folder_is_a_message(home: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["audit", "report", "--month", "2026-11", "--out", "nowhere/r.txt"]
+    )
+    assert result.exit_code == 1
+    assert "nowhere" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_csv_report_cells_never_start_a_formula(home: Path) -> None:
+    """Hosts, services and purposes written by clients come back as text, cell by cell."""
+    log = AuditLog(home / "var" / "audit.jsonl", clock=lambda: T0 + dt.timedelta(days=1))
+    for hostile in ('=HYPERLINK("http://x","y")', "+1+1", "-2+3", "@SUM(1+1)*cmd", "\tx", "\rx"):
+        log.record("access.blocked", {"user": "k.jones", "service": hostile, "host": hostile})
+    log.record(
+        "access.exception",
+        {"user": "=cmd|' /C calc'!A0", "service": "facebook", "exemption_id": "EX-1",
+         "purpose": "-line one\nline two"},
+    )  # fmt: skip
+    log.close()
+    out = home / "r.csv"
+    result = run("report", "--month", "2026-11", "--format", "csv", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as stream:
+        rows = list(csv.reader(stream))
+    assert rows[0][0] == "section"
+    cells = [cell for row in rows for cell in row]
+    for cell in cells:
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+        assert "\n" not in cell, cell
+    assert '\'=HYPERLINK("http://x","y")' in cells
+    assert "'@SUM(1+1)*cmd" in cells
+    assert "'-line one\\x0aline two" in cells

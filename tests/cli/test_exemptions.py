@@ -100,9 +100,13 @@ def last_entry(listed: Path) -> str:
     return listed.read_text().split("  - id: ")[-1]
 
 
-def test_grant_adds_an_entry_and_keeps_every_comment(files: tuple[Path, Path]) -> None:
+def test_grant_adds_an_entry_and_keeps_every_comment(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A grant appends EX-2026-004, says what it did, and leaves the rest of the file alone."""
     listed, _ = files
+    monkeypatch.delenv("SUDO_USER", raising=False)
+    monkeypatch.setattr(cli_exemptions, "system_user", lambda: "pm")
     result = grant(files, "--user", "m.patel", "--service", "linkedin", "--until", "2027-02-28")
     assert result.exit_code == 0, result.output
     assert result.output.startswith("granted EX-2026-004: user m.patel may use linkedin until 28")
@@ -118,9 +122,28 @@ def test_grant_adds_an_entry_and_keeps_every_comment(files: tuple[Path, Path]) -
             "    approved_by: practice.manager\n"
             "    approved_on: 2026-11-24\n"
             "    expires: 2027-02-28\n"
+            "    recorded_by: {system_user: pm}\n"
         )
         + footer
     )
+
+
+def test_a_grant_records_who_ran_it_beside_the_approver(
+    files: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The approver is who said yes; the system user (and the sudo user) is who typed it. The
+    list keeps both, and the proxy's exemption.granted event carries them."""
+    listed, _ = files
+    monkeypatch.setenv("SUDO_USER", "j.admin")
+    monkeypatch.setattr(cli_exemptions, "system_user", lambda: "root")
+    result = grant(files, "--user", "m.patel", "--service", "linkedin", "--until", "2027-02-28")
+    assert result.exit_code == 0, result.output
+    assert "approved by practice.manager, recorded by root (sudo from j.admin)" in result.output
+    assert "    recorded_by: {system_user: root, sudo_user: j.admin}\n" in last_entry(listed)
+    listing = json.loads(invoke(files, "list", "--json").output)
+    assert [r["recorded_by"] for r in listing if r["id"] == "EX-2026-004"] == [
+        "root (sudo from j.admin)"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -519,6 +542,14 @@ def test_review_lists_expiring_and_recently_expired(files: tuple[Path, Path]) ->
     assert "EX-2026-003" not in result.output  # revoked: nothing to review
 
 
+@pytest.mark.parametrize("within", ["2 months", "1y"])
+def test_review_within_months_and_years(files: tuple[Path, Path], within: str) -> None:
+    result = invoke(files, "review", "--within", within)
+    assert result.exit_code == 0, result.output
+    assert f"Expiring within {within}" in result.output
+    assert "EX-2026-002  user a.nother: youtube" in result.output
+
+
 def test_review_with_nothing_due(files: tuple[Path, Path]) -> None:
     """A short window with nothing in it says so and exits 0."""
     result = invoke(files, "review", "--within", "7")
@@ -666,3 +697,20 @@ def test_grant_to_a_user_named_like_a_yaml_11_value(files: tuple[Path, Path], na
     assert result.exit_code == 0, result.output
     rows = json.loads(invoke(files, "list", "--json").stdout)
     assert (rows[-1]["who_kind"], rows[-1]["who"]) == ("user", name)
+
+
+def test_names_are_read_as_people_type_them(files: tuple[Path, Path]) -> None:
+    """--service by its name in any case, UK dates, months; an id in lower case; a near miss
+    is named with "did you mean"."""
+    listed, _ = files
+    result = grant(files, "--user", "m.patel", "--service", "LinkedIn", "--until", "28/2/2027")
+    assert result.exit_code == 0, result.output
+    assert "services: [linkedin]" in last_entry(listed)
+    assert "expires: 2027-02-28" in last_entry(listed)
+    renewed = invoke(files, "renew", "ex-2026-004", "--for", "6 months",
+                     "--approved-by", "practice.manager")  # fmt: skip
+    assert renewed.exit_code == 0, renewed.output
+    assert renewed.output.startswith("renewed EX-2026-004 until")
+    missed = grant(files, "--user", "m.patel", "--service", "Linkedn", "--for", "1y")
+    assert missed.exit_code == 1
+    assert "--service: unknown service 'Linkedn' — did you mean 'LinkedIn'" in missed.output

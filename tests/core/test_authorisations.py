@@ -549,3 +549,57 @@ def test_an_expiry_at_the_end_of_the_calendar_is_a_message_not_a_crash() -> None
     assert len(problems) == 1
     assert "more than" in problems[0][1]
     assert "renew it instead" in problems[0][1]
+
+
+@pytest.mark.parametrize(
+    ("value", "recorded"),
+    [
+        ("{system_user: pm}", "pm"),
+        ("{system_user: root, sudo_user: j.admin}", "root (sudo from j.admin)"),
+        ("j.admin", "j.admin"),
+    ],
+)
+def test_recorded_by_names_who_ran_the_grant(value: str, recorded: str) -> None:
+    """`exemptions grant` writes who ran it beside the approver; the list accepts the key."""
+    assert only(document(entry(recorded_by=value))).recorded_by == recorded
+    assert only(document(ENTRY)).recorded_by == ""
+
+
+@pytest.mark.parametrize("value", ["{sudo_user: j.admin}", "{system_user: pm, host: x}", "[pm]"])
+def test_a_bad_recorded_by_is_a_problem_at_its_line(value: str) -> None:
+    [(line, message)] = problems_of(document(entry(recorded_by=value)))
+    assert line == 10
+    assert message.startswith("exemptions[0] (EX-2026-001).recorded_by: write {system_user: NAME}")
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"purpose": None, "purpsoe": "Run the practice page"},
+            "unknown key 'purpsoe' — did you mean 'purpose'?",
+        ),
+        (
+            {"revoked": "{on: 2026-11-24, by: practice.manager, reason: left, whn: x}"},
+            ".revoked: unknown key 'whn'",
+        ),
+        ({"who": "{usr: j.smith}"}, ".who: write exactly one of"),
+    ],
+)
+def test_unknown_keys_in_an_entry_name_the_nearest(
+    changes: dict[str, str | None], message: str
+) -> None:
+    found = problems_of(document(entry(**changes)))
+    assert any(message in m for _, m in found), found
+
+
+def test_a_misspelt_who_key_suggests_the_right_one() -> None:
+    found = problems_of(document(entry(who="{usr: j.smith}")))
+    assert any("did you mean 'user'?" in m for _, m in found), found
+
+
+def test_an_unknown_top_key_names_the_nearest() -> None:
+    found = problems_of("approvers: [practice.manager]\nexemption: []\n")
+    assert found == [
+        (2, "unknown key 'exemption' — did you mean 'exemptions'? (known: approvers, exemptions)")
+    ]

@@ -690,3 +690,33 @@ def test_index_built_from_the_largest_services_own_dict_is_the_same_index() -> N
     assert None not in catalog.index.values()
     catalog.build_index()
     assert (dict(catalog.index), list(catalog.shadowed)) == first
+
+
+def test_unknown_keys_deeper_in_a_catalogue_are_refused() -> None:
+    """Left-out entries and category descriptions are checked key by key too."""
+    text = """\
+services:
+  forum:
+    name: Forum
+    category: forums
+    domian: [forum.example]
+categories:
+  forums: {descripton: Forums}
+  fourms: {description: Forums}
+shared_infrastructure_left_out:
+  - {domain: cdn.example, why: shared, usedby: many}
+"""
+    with pytest.raises(ConfigError) as caught:
+        parse(text, source="c.yaml")
+    found = [(p.line, p.message) for p in caught.value.problems]
+    assert any(
+        ln == 5 and "services.forum: unknown key 'domian' — did you mean 'domains'?" in m
+        for ln, m in found
+    ), found
+    assert any(ln == 7 and "categories.forums: unknown key 'descripton'" in m for ln, m in found)
+    assert any(
+        ln == 8 and "unknown category 'fourms' — did you mean 'forums'?" in m for ln, m in found
+    ), found
+    assert any(
+        ln == 10 and "unknown key 'usedby' — did you mean 'used_by'?" in m for ln, m in found
+    )

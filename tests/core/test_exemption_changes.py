@@ -190,3 +190,11 @@ def test_group_and_device_are_named() -> None:
 )
 def test_a_fresh_approval_of_the_same_end_is_a_renewal(new: str, expected: list[str]) -> None:
     assert events(listing(entry()), listing(new)) == expected
+
+
+def test_the_granted_event_names_who_recorded_it_beside_the_approver() -> None:
+    """A grant written by `socialguard exemptions grant` carries who ran the command."""
+    granted = entry(recorded_by="{system_user: root, sudo_user: j.admin}")
+    (change,) = exemption_changes(EMPTY, listing(granted))
+    assert change.fields["approved_by"] == "practice.manager"
+    assert change.fields["recorded_by"] == "root (sudo from j.admin)"

@@ -21,6 +21,7 @@ from socialguard.core.policy import (
     most_restrictive,
     normalise_ip,
 )
+from socialguard.core.settings import parse_settings
 from socialguard.files.yamlfile import parse_yaml
 from tests.conftest import AUTHORISATIONS, NOW, SETTINGS, UTC, make_policy
 
@@ -462,3 +463,23 @@ def test_decisions_stay_frozen_comparable_and_hashable() -> None:
 def test_decide_takes_strings_and_hosts_alike(host: str) -> None:
     """The quick path for plain names decides exactly as a normalised Host does."""
     assert decide(who(), host, NOW, POLICY) == decide(who(), normalise_host(host), NOW, POLICY)
+
+
+@pytest.mark.parametrize(
+    ("ip", "zone"),
+    [("10.0.20.5", "byod"), ("10.0.21.5", "practice"), ("10.9.0.1", "lab"), ("10.1.0.1", "campus")],
+)
+def test_the_most_specific_zone_wins(ip: str, zone: str) -> None:
+    """Nested subnets: an address is in the smallest zone holding it, whatever the order."""
+    settings = parse_settings(
+        parse_yaml(
+            "zones:\n"
+            "  - {name: byod, subnets: [10.0.20.0/24]}\n"
+            "  - {name: practice, subnets: [10.0.0.0/16]}\n"
+            "  - {name: lab, subnets: [10.9.0.0/16]}\n"
+            "  - {name: campus, subnets: [10.0.0.0/8]}\n",
+            "policy.yaml",
+        ),
+        "policy.yaml",
+    )
+    assert attribute(ip, None, settings).zone == zone

@@ -18,6 +18,7 @@ from socialguard.core.settings import (
     Settings,
     parse_listen,
     parse_settings,
+    proxyauth_problem,
 )
 from socialguard.files.policy_files import load_settings
 from socialguard.files.yamlfile import parse_yaml
@@ -113,7 +114,9 @@ def test_nested_mapping_merges_with_defaults() -> None:
 def test_unknown_key_is_an_error_with_line() -> None:
     """An unknown setting is reported at its line."""
     found = problems_of("listen: '0.0.0.0:8080'\n\nlisten_port: 3128\n")
-    assert found == [(3, "unknown setting 'listen_port' — see config/policy.yaml")]
+    assert found == [
+        (3, "unknown setting 'listen_port' — did you mean 'listen'? (see config/policy.yaml)")
+    ]
 
 
 @pytest.mark.parametrize(
@@ -356,3 +359,102 @@ def test_load_settings(tmp_path: Path) -> None:
     settings, raw = load_settings(path)
     assert settings.https_block == "page"
     assert raw == b"https_block: page\n"
+
+
+def test_the_same_subnet_in_two_zones_is_a_problem_at_the_second() -> None:
+    """A device's zone must not depend on the order of the file: one subnet, one zone."""
+    found = problems_of(
+        "zones:\n"
+        "  - {name: surgery, subnets: [10.0.0.0/24]}\n"
+        "  - {name: wifi, subnets: ['10.0.0.7/24']}\n"
+    )
+    assert len(found) == 1
+    line, message = found[0]
+    assert line == 3
+    assert "10.0.0.0/24 is already in zone 'surgery' (line 2)" in message
+
+
+def test_nested_subnets_are_allowed() -> None:
+    """A smaller subnet inside another zone's is how part of a network is carved out."""
+    settings = settings_from(
+        "zones:\n"
+        "  - {name: practice, subnets: [10.0.0.0/16]}\n"
+        "  - {name: byod, subnets: [10.0.20.0/24]}\n"
+    )
+    assert [z.name for z in settings.zones] == ["practice", "byod"]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            'identity:\n  proxyath: "@/etc/socialguard/htpasswd"\n',
+            2,
+            "identity: unknown key 'proxyath' — did you mean 'proxyauth'? (known: proxyauth)",
+        ),
+        (
+            "metrics:\n  listne: 127.0.0.1:9100\n",
+            2,
+            "metrics: unknown key 'listne' — did you mean 'listen'?",
+        ),
+        (
+            "practice:\n  nmae: Oak Surgery\n",
+            2,
+            "practice: unknown key 'nmae' — did you mean 'name'?",
+        ),
+        (
+            "signup_guard:\n  host: [x.example]\n",
+            2,
+            "signup_guard: unknown key 'host' — did you mean 'hosts'?",
+        ),
+        (
+            "exemptions:\n  max_day: 30\n",
+            2,
+            "exemptions: unknown key 'max_day' — did you mean 'max_days'?",
+        ),
+        (
+            "zones:\n  - name: staff\n    subnets: [10.0.0.0/24]\n    breaks: []\n",
+            4,
+            "zones[0]: unknown key 'breaks' — did you mean 'break_windows'?",
+        ),
+        (
+            "zones:\n  - name: byod\n    break_windows:\n"
+            "      - {days: mon-fri, from: '12:30', too: '13:30'}\n",
+            4,
+            "zones[0].break_windows[0]: unknown key 'too' — did you mean 'to'?",
+        ),
+        ("identty:\n  proxyauth: any\n", 1, "unknown setting 'identty' — did you mean 'identity'?"),
+    ],
+)
+def test_an_unknown_key_at_any_depth_is_refused_with_the_nearest_name(
+    text: str, line: int, message: str
+) -> None:
+    """A misspelt key one level down is not ignored: `identity: {proxyath: …}` would otherwise
+    validate and run the proxy with no sign-in at all."""
+    found = problems_of(text)
+    assert any(ln == line and m.startswith(message) for ln, m in found), found
+
+
+def test_free_names_under_devices_and_groups_are_not_keys() -> None:
+    settings = settings_from("devices:\n  reception-pc: 10.0.0.5\ngroups:\n  admin: [a.b]\n")
+    assert settings.devices_by_ip == {"10.0.0.5": "reception-pc"}
+
+
+@pytest.mark.parametrize(
+    "spec", ["any", "ANY", "", "alice:", ":secret", "nonsense", "@", "a:b:c", 3]
+)
+def test_a_sign_in_spec_that_checks_no_password_is_refused(spec: object) -> None:
+    """`proxyauth: any` admits any name with any password (names that match exemptions)."""
+    found = problems_of(f"identity:\n  proxyauth: {spec!r}\n")
+    assert len(found) == 1, found
+    assert found[0][0] == 2
+    assert found[0][1].startswith("identity.proxyauth: ")
+    assert "htpasswd" in found[0][1]
+
+
+@pytest.mark.parametrize(
+    "spec", ["@/etc/socialguard/htpasswd", "ldaps:ldap.example:cn=x:pw:ou=staff", "alice:pw"]
+)
+def test_sign_in_specs_that_check_a_password_are_taken(spec: str) -> None:
+    assert proxyauth_problem(spec) is None
+    assert settings_from(f"identity:\n  proxyauth: {spec!r}\n").proxyauth == spec

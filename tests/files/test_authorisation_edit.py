@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from socialguard.core.authorisations import Authorisations, parse_authorisations
+from socialguard.core.authorisations import EMPTY, Authorisations, parse_authorisations
 from socialguard.core.catalog import parse_catalog
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import parse_settings
@@ -578,3 +578,21 @@ def test_revoke_by_someone_not_on_the_approvers_list_is_refused() -> None:
         "practice.manager) — add them to approvers: or ask an approver to revoke it"
     )
     assert document.text() == COMMENTED
+
+
+def test_an_alias_in_the_list_is_refused_before_ruamel_reads_it(tmp_path: Path) -> None:
+    """The round-trip reader never sees an anchor: the file is refused as the proxy refuses it."""
+    path = tmp_path / "authorisations.yaml"
+    path.write_text("approvers: &who [practice.manager]\nexemptions: *who\n")
+    with pytest.raises(InvalidFileError) as caught:
+        edit_file(path, lambda document: "", lambda data, source: EMPTY)
+    assert "anchors and aliases" in str(caught.value.problems[0])
+    assert path.read_text().startswith("approvers: &who")
+
+
+def test_an_oversized_list_is_refused_before_it_is_edited(tmp_path: Path) -> None:
+    path = tmp_path / "authorisations.yaml"
+    path.write_text("approvers: [practice.manager]\n" + "# padding\n" * 110_000)
+    with pytest.raises(InvalidFileError) as caught:
+        edit_file(path, lambda document: "", lambda data, source: EMPTY)
+    assert "larger than 1 MiB" in str(caught.value.problems[0])

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
 
 from socialguard.core.problems import ConfigError, LocatedDict, LocatedList, Problem, Problems
-from socialguard.files.yamlfile import parse_yaml, read_yaml
+from socialguard.files.catalog_file import load_catalog
+from socialguard.files.yamlfile import SETTINGS_MAX_BYTES, parse_yaml, read_yaml
 
 TEXT = """\
 # a comment
@@ -140,3 +142,66 @@ def test_read_yaml_syntax_error_names_path(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         read_yaml(path)
     assert caught.value.problems[0].source == str(path)
+
+
+BOMB = """\
+approvers: [practice.manager]
+a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d]
+f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e]
+g: &g [*f, *f, *f, *f, *f, *f, *f, *f, *f]
+h: &h [*g, *g, *g, *g, *g, *g, *g, *g, *g]
+exemptions: [*h, *h, *h, *h, *h, *h, *h, *h, *h]
+"""
+
+
+def test_an_alias_bomb_is_refused_at_once_with_its_line(tmp_path: Path) -> None:
+    """A few hundred bytes of nested aliases would expand to gigabytes while validating."""
+    path = tmp_path / "authorisations.yaml"
+    path.write_text(BOMB)
+    start = time.monotonic()
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(path)
+    assert time.monotonic() - start < 1.0
+    [problem] = caught.value.problems
+    assert problem.line == 2
+    assert "anchors and aliases" in problem.message
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a: &x 1\n", "a: 1\nb: *x\n", "base: &base {x: 1}\nother:\n  <<: *base\n"],
+)
+def test_any_anchor_or_alias_is_refused(text: str) -> None:
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        parse_yaml(text, "f.yaml")
+
+
+def test_an_ampersand_or_star_in_a_value_is_still_text() -> None:
+    assert parse_yaml("purpose: 'Posts & replies *daily*'\n", "f.yaml") == {
+        "purpose": "Posts & replies *daily*"
+    }
+
+
+def test_the_fast_catalogue_reader_refuses_aliases_too(tmp_path: Path) -> None:
+    path = tmp_path / "extra.yaml"
+    path.write_text(BOMB.replace("approvers", "version"))
+    start = time.monotonic()
+    with pytest.raises(ConfigError, match="anchors and aliases"):
+        load_catalog([path])
+    assert time.monotonic() - start < 2.0  # the shipped catalogue is read too
+
+
+def test_a_file_over_its_bound_is_refused_before_it_is_parsed(tmp_path: Path) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text("# padding\n" * (SETTINGS_MAX_BYTES // 10 + 1))
+    with pytest.raises(ConfigError) as caught:
+        read_yaml(path, SETTINGS_MAX_BYTES)
+    [problem] = caught.value.problems
+    assert problem.source == str(path)
+    assert "larger than 1 MiB" in problem.message
+    path.write_text("# padding\n" * 1000)
+    assert read_yaml(path, SETTINGS_MAX_BYTES)[0] is None

@@ -208,6 +208,20 @@ def test_wants_html(accept: str, requested_with: str, html: bool) -> None:
     assert wants_html(accept, requested_with) is html
 
 
+def test_the_rest_break_line_only_where_it_is_true() -> None:
+    """Personal use in rest breaks is promised only to a reader whose zone has breaks, with the
+    next one; never on the page refusing a registration with the work address."""
+    with_break = render_html(BLOCKED, REFERENCE, PRACTICE, "today 12:30\u201313:30")
+    assert "Your next rest break: today 12:30\u201313:30." in with_break
+    without = render_html(BLOCKED, REFERENCE, PRACTICE)
+    assert "rest break" not in without
+    signup = Decision(
+        action=Action.BLOCK, reason=Reason.WORK_EMAIL_SIGNUP, host="www.amazon.co.uk",
+        detail="an address at nhs.net",
+    )  # fmt: skip
+    assert "rest break" not in render_html(signup, REFERENCE, PRACTICE, "today 12:30\u201313:30")
+
+
 def test_privacy_link_only_where_privacy_url_is_set() -> None:
     """With practice.privacy_url the page links to the staff privacy notice; without, it doesn't."""
     without = render_html(

@@ -73,3 +73,21 @@ def test_served_on_loopback() -> None:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         body = response.read().decode()
     assert "socialguard_exemptions_active 3.0" in body
+
+
+def test_known_label_values_start_at_zero() -> None:
+    """Reload results and every exemption in force are exported at 0 before anything happens,
+    so an alert's increase() sees the first rejection or the first use."""
+    policy = make_policy()
+    metrics = Metrics(lambda: policy)
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in metrics.registry.collect()
+        for s in family.samples
+    }
+    assert samples[("socialguard_policy_reloads_total", (("result", "rejected"),))] == 0
+    assert samples[("socialguard_policy_reloads_total", (("result", "loaded"),))] == 0
+    for exemption in policy.authorisations.exemptions:
+        key = ("socialguard_exceptions_total", (("exemption_id", exemption.id),))
+        assert samples[key] == 0
+    assert policy.authorisations.exemptions

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mitmproxy.addons import next_layer, proxyauth
 
 from socialguard.proxy.runner import ProxyOptions, addon_chain, mitmproxy_options
-from socialguard.proxy.signin import CachingProxyAuth
+from socialguard.proxy.signin import SignIn
 
 
 def test_enforcer_sits_after_sign_in_and_before_next_layer() -> None:
@@ -15,7 +15,7 @@ def test_enforcer_sits_after_sign_in_and_before_next_layer() -> None:
     auth = [i for i, a in enumerate(chain) if isinstance(a, proxyauth.ProxyAuth)]
     nxt = [i for i, a in enumerate(chain) if isinstance(a, next_layer.NextLayer)]
     assert len(auth) == 1
-    assert isinstance(chain[auth[0]], CachingProxyAuth)
+    assert isinstance(chain[auth[0]], SignIn)
     assert auth[0] < chain.index(marker) == nxt[0] - 1
 
 

@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from socialguard.proxy.signin import CachedValidator
+from pathlib import Path
+
+import bcrypt
+
+from socialguard.proxy.signin import (
+    BURST_MAX_SECONDS,
+    BURST_QUIET_SECONDS,
+    CachedValidator,
+    FailureLimiter,
+    PasswordFile,
+    failed_fields,
+)
 
 
 class CountingValidator:
@@ -69,3 +80,101 @@ def test_cache_is_bounded_and_holds_no_password() -> None:
     assert all(b"hunter2" not in key for key in cached._verified)
     cached("user0", "hunter2")  # evicted long ago: checked again
     assert accept_all_calls.count("user0") == 2
+
+
+def test_forget_drops_every_remembered_sign_in_and_any_check_under_way() -> None:
+    """When the password file changes nothing verified against the old one is remembered."""
+    inner = CountingValidator()
+    cached = CachedValidator(inner, clock=Clock())
+    assert cached("j.smith", "secret")
+    cached.forget()
+    assert not cached.remembered("j.smith", "secret")
+
+    racing: list[CachedValidator] = []
+
+    def check_across_a_change(username: str, password: str) -> bool:
+        racing[0].forget()  # the file changes while this check runs
+        return True
+
+    racing.append(CachedValidator(check_across_a_change, clock=Clock()))
+    checker = racing[0]
+    assert checker.check("j.smith", "secret")
+    assert not checker.remembered("j.smith", "secret")
+
+
+def test_an_address_over_the_limit_is_not_checked_until_the_window_ends() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(limit=3, window=60, clock=clock)
+    for _ in range(3):
+        assert limiter.allowed("10.0.0.9")
+        limiter.failed("10.0.0.9", "carol", checked=True)
+    assert not limiter.allowed("10.0.0.9")
+    assert limiter.allowed("10.0.0.10")  # another machine is not held up
+    clock.now += 61
+    assert limiter.allowed("10.0.0.9")
+
+
+def test_checks_under_way_count_against_the_limit() -> None:
+    """A thousand guesses sent at once do not all reach bcrypt before the first fails."""
+    limiter = FailureLimiter(limit=3, clock=Clock())
+    for _ in range(3):
+        limiter.checking("10.0.0.9")
+    assert not limiter.allowed("10.0.0.9")
+    limiter.checked("10.0.0.9")
+    assert limiter.allowed("10.0.0.9")
+
+
+def test_a_burst_is_one_event_with_a_count_once_it_is_quiet() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(limit=3, clock=clock)
+    for n in range(50):
+        limiter.failed("10.0.0.9", f"user{n % 7}", checked=n < 3)
+        clock.now += 0.1
+    assert limiter.due() == []  # still going
+    clock.now += BURST_QUIET_SECONDS
+    [(address, burst)] = limiter.due()
+    fields = failed_fields(address, burst, limiter)
+    assert fields["count"] == 50
+    assert fields["refused_unchecked"] == 47
+    assert fields["users"] == ["user0", "user1", "user2", "user3", "user4"]  # bounded
+    assert "50 failed sign-ins from 10.0.0.9" in fields["detail"]
+    assert limiter.due() == []
+
+
+def test_a_long_flood_is_recorded_as_it_goes() -> None:
+    clock = Clock()
+    limiter = FailureLimiter(clock=clock)
+    recorded = 0
+    for _ in range(int(BURST_MAX_SECONDS * 2.5)):
+        limiter.failed("10.0.0.9", "carol", checked=False)
+        clock.now += 1
+        recorded += len(limiter.due())
+    assert recorded == 2
+
+
+def test_the_password_file_is_followed_and_a_broken_one_kept_out(tmp_path: Path) -> None:
+    path = tmp_path / "htpasswd"
+    path.write_text(entry("carol", "one"))
+    passwords = PasswordFile(path)
+    assert passwords("carol", "one")
+    assert passwords.poll() is None
+    path.write_text(entry("carol", "two") + entry("dave", "three"))
+    assert passwords.poll() is None  # changed: taken once it holds still for one look
+    assert passwords.poll() == "reloaded"
+    assert passwords("carol", "two")
+    assert not passwords("carol", "one")
+    path.write_text("no colon here\n")
+    passwords.poll()
+    problem = passwords.poll()
+    assert problem is not None
+    assert "Malformed" in problem
+    assert passwords.poll() is None  # reported once
+    assert passwords("dave", "three")  # the last good file stays
+    path.unlink()
+    passwords.poll()
+    assert passwords.poll() == "the file is missing (deleted or moved)"
+    assert passwords("dave", "three")
+
+
+def entry(user: str, password: str) -> str:
+    return f"{user}:{bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode()}\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -106,3 +107,63 @@ def test_https_to_a_listed_site_is_opened_so_its_forms_can_be_read(
         f"https://{LOOPBACK}:{port}/",
     )  # fmt: skip
     assert plain.stdout == "200", plain.stderr  # not listed: the origin's own certificate
+
+
+def test_signing_in_with_a_work_address_passes_and_registering_does_not(
+    proxy: RunningProxy, internet: Any
+) -> None:
+    """The policy forbids registering with the work address, not using an account: sign-in,
+    checkout and a newsletter go through; a registration by a form that asks for the password
+    twice is refused, and the audit event says which rule matched (never the path)."""
+    for path in ("/ap/signin", "/gp/buy/spc/handlers/static-submit-decoupled.html", "/newsletter"):
+        code, _ = post(proxy, f"http://www.amazon.co.uk{path}", "--data",
+                       "email=jo.smith%40nhs.net&password=pw")  # fmt: skip
+        assert code == "200", path
+    assert len(internet[1]) == 3
+    code, _ = post(proxy, "http://www.amazon.co.uk/account", "--data",
+                   "email=jo.smith%40nhs.net&password=pw&password_confirm=pw")  # fmt: skip
+    assert code == "403"
+    assert len(internet[1]) == 3
+    [event] = [e for e in proxy.events() if e["event"] == "signup.blocked"]
+    assert event["rule"] == "password_confirmation"
+    assert "/account" not in proxy.audit.read_text()
+
+
+def test_a_business_registration_under_an_exemption_passes_and_is_recorded(
+    run_proxy: Any, tmp_path: Path, htpasswd: Path, internet: Any
+) -> None:
+    """The practice's Amazon Business account: an exemption naming the site lets its holder
+    register with the work address; everyone else is still refused."""
+    config = tmp_path / "policy.yaml"
+    config.write_text(SETTINGS)
+    authorisations = tmp_path / "authorisations.yaml"
+    today = dt.datetime.now(dt.UTC).date()
+    authorisations.write_text(
+        "approvers: [practice.manager]\n"
+        "exemptions:\n"
+        "  - id: EX-2026-010\n"
+        "    who: {user: m.patel}\n"
+        "    domains: [amazon.co.uk]\n"
+        "    purpose: Run the practice's Amazon Business account for supplies\n"
+        "    approved_by: practice.manager\n"
+        f"    approved_on: {today}\n"
+        f"    expires: {today + dt.timedelta(days=300)}\n"
+    )
+    proxy = run_proxy(
+        "--config", str(config), "--authorisations", str(authorisations),
+        "--proxyauth", f"@{htpasswd}", "--upstream", f"http://{LOOPBACK}:{internet[0]}",
+    )  # fmt: skip
+    form = "email=supplies%40nhs.net&password=pw"
+    url = "http://www.amazon.co.uk/ap/register"
+    allowed = proxy.curl("-o", "/dev/null", "-w", "%{http_code}", "--data", form, url,
+                         user="m.patel")  # fmt: skip
+    assert allowed.stdout == "200", allowed.stderr
+    refused = proxy.curl("-o", "/dev/null", "-w", "%{http_code}", "--data", form, url,
+                         user="j.smith")  # fmt: skip
+    assert refused.stdout == "403"
+    events = proxy.events()
+    [used] = [e for e in events if e["event"] == "access.exception"]
+    assert (used["user"], used["exemption_id"], used["via"]) == ("m.patel", "EX-2026-010", "signup")
+    assert used["rule"] == "known_endpoint"
+    [blocked] = [e for e in events if e["event"] == "signup.blocked"]
+    assert blocked["user"] == "j.smith"

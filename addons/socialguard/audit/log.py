@@ -46,6 +46,7 @@ from socialguard.audit.files import (
     same_content,
     superseded_copies,
 )
+from socialguard.audit.printable import printable
 from socialguard.core.events import Event
 
 __all__ = ["AuditError"]
@@ -594,7 +595,11 @@ def compress(path: Path) -> Path:
 
 
 def human_line(event: Mapping[str, Any]) -> str:
-    """One readable console line for an event (the file keeps the full JSON)."""
+    """One readable console line for an event (the file keeps the full JSON).
+
+    Values may have come from a client (a Host header with a line break in it): control
+    characters are escaped, so one event is always exactly one line.
+    """
     parts = [str(event.get("ts", "")), str(event.get("event", ""))]
     for key in ("user", "client_ip", "host", "service", "reason", "exemption_id", "id"):
         value = event.get(key)
@@ -603,7 +608,7 @@ def human_line(event: Mapping[str, Any]) -> str:
     detail = event.get("detail") or event.get("message")
     if detail:
         parts.append(f"— {detail}")
-    return " ".join(parts)
+    return printable(" ".join(parts))
 
 
 def console_stream() -> TextIO:

@@ -12,13 +12,14 @@ import csv
 import datetime as dt
 import io
 import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import jinja2
 
-from socialguard.audit.search import month_bounds
+from socialguard.audit.printable import printable, spreadsheet_cell
+from socialguard.audit.search import month_bounds, period_bounds
 from socialguard.core.events import Event
 
 EXPIRING_WITHIN_DAYS = 30
@@ -61,11 +62,20 @@ class ExemptionNote:
 
 @dataclass(slots=True, kw_only=True)
 class Report:
-    """The figures of one month (days in the practice's time zone)."""
+    """The figures of one month or any run of days (days in the practice's time zone).
+
+    `covered_from` to `covered_to` is the part of the period the log covers: none of it before
+    the log's first line, none of it still to come. Days outside it are "not covered", never 0.
+    """
 
     month: str
     first_day: dt.date
     last_day: dt.date
+    title: str = ""
+    covered_from: dt.date | None = None
+    covered_to: dt.date | None = None
+    log_start: dt.date | None = None
+    today: dt.date | None = None
     blocks: int = 0
     exceptions: int = 0
     breaks: int = 0
@@ -83,6 +93,43 @@ class Report:
         count = (self.last_day - self.first_day).days + 1
         return [self.first_day + dt.timedelta(days=n) for n in range(count)]
 
+    @property
+    def covers_anything(self) -> bool:
+        return self.covered_from is not None and self.covered_to is not None
+
+    def covered(self, day: dt.date) -> bool:
+        if self.covered_from is None or self.covered_to is None:
+            return False
+        return self.covered_from <= day <= self.covered_to
+
+    @property
+    def coverage_notes(self) -> list[str]:
+        """What the log does not cover of the period, in sentences (none when it covers all)."""
+        if not self.covers_anything:
+            if self.today is not None and self.first_day > self.today:
+                today = _day(self.today)
+                return [f"This period has not begun: today is {today}. Nothing to count yet."]
+            start = _day(self.log_start) if self.log_start else "after it"
+            return [
+                f"The audit log does not cover this period: its first event is on {start}. "
+                "Nothing here can be counted."
+            ]
+        notes = []
+        if self.covered_from is not None and self.covered_from > self.first_day:
+            notes.append(
+                f"Not covered: the days before {_day(self.covered_from)}, when the audit log's "
+                "first event was written."
+            )
+        if self.covered_to is not None and self.covered_to < self.last_day:
+            notes.append(
+                f"Not covered: the days after {_day(self.covered_to)}, which are still to come."
+            )
+        return notes
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
 
 def person_of(event: dict[str, Any]) -> str:
     """Who, as the report names them: the signed-in user, else the device, else the address."""
@@ -97,14 +144,71 @@ def build_report(
     month: str,
     tz: zoneinfo.ZoneInfo,
     exemptions: Iterable[Any] = (),
+    *,
+    names: Mapping[str, str] | None = None,
+    log_start: dt.date | None = None,
+    today: dt.date | None = None,
 ) -> Report:
     """Count one month's events. `events` may include others: only the month's are counted.
 
     `exemptions` are the current list's entries (authorisations.Exemption): those that expire
-    in the month or within 30 days after it are listed as expiring.
+    in the month or within 30 days after it are listed as expiring. `names` maps service ids to
+    the names people know ("Instagram"); `log_start` (the day of the log's first event) and
+    `today` mark what the log cannot cover — without them every day counts as covered.
     """
     since, until, first_day, last_day = month_bounds(month, tz)
-    report = Report(month=month, first_day=first_day, last_day=last_day)
+    report = Report(month=month, first_day=first_day, last_day=last_day, title=f"{first_day:%B %Y}")
+    return _count(report, events, since, until, tz, exemptions, names, log_start, today)
+
+
+def build_period_report(
+    events: Iterable[dict[str, Any]],
+    first_day: dt.date,
+    last_day: dt.date,
+    tz: zoneinfo.ZoneInfo,
+    exemptions: Iterable[Any] = (),
+    *,
+    names: Mapping[str, str] | None = None,
+    log_start: dt.date | None = None,
+    today: dt.date | None = None,
+) -> Report:
+    """The same summary for any run of days, such as the review after an incident."""
+    since, until = period_bounds(first_day, last_day, tz)
+    label = f"{first_day.isoformat()} to {last_day.isoformat()}"
+    report = Report(
+        month=label,
+        first_day=first_day,
+        last_day=last_day,
+        title=f"{_day(first_day)} to {_day(last_day)}",
+    )
+    return _count(report, events, since, until, tz, exemptions, names, log_start, today)
+
+
+def _count(
+    report: Report,
+    events: Iterable[dict[str, Any]],
+    since: str,
+    until: str,
+    tz: zoneinfo.ZoneInfo,
+    exemptions: Iterable[Any],
+    names: Mapping[str, str] | None,
+    log_start: dt.date | None,
+    today: dt.date | None,
+) -> Report:
+    first_day, last_day = report.first_day, report.last_day
+    report.log_start, report.today = log_start, today
+    start = max(first_day, log_start) if log_start else first_day
+    end = min(last_day, today) if today else last_day
+    if start <= end:
+        report.covered_from, report.covered_to = start, end
+    names = names or {}
+
+    def service_of(event: dict[str, Any]) -> str:
+        service = event.get("service")
+        if service:
+            return names.get(str(service), str(service))
+        return str(event.get("host") or "unknown")
+
     uses: collections.Counter[tuple[str, str, str, str]] = collections.Counter()
     by_service: collections.Counter[str] = collections.Counter()
     blocks_by_day: collections.Counter[dt.date] = collections.Counter()
@@ -118,14 +222,14 @@ def build_report(
         day = _local_day(ts, tz)
         if name == Event.ACCESS_BLOCKED:
             report.blocks += 1
-            by_service[str(event.get("service") or event.get("host") or "unknown")] += 1
+            by_service[service_of(event)] += 1
             if day is not None:
                 blocks_by_day[day] += 1
         elif name == Event.ACCESS_EXCEPTION:
             report.exceptions += 1
             key = (
                 person_of(event),
-                str(event.get("service") or event.get("host") or "unknown"),
+                service_of(event),
                 str(event.get("exemption_id") or ""),
                 str(event.get("purpose") or ""),
             )
@@ -204,6 +308,12 @@ def render_text(report: Report) -> str:
         f"Social media on the practice network: {report.month} "
         f"({report.first_day:%d %B %Y} to {report.last_day:%d %B %Y})",
         "",
+    ]
+    if report.coverage_notes:
+        out += [*report.coverage_notes, ""]
+    if not report.covers_anything:
+        return "\n".join([*out, *_exemption_lines(report)]) + "\n"
+    out += [
         f"Blocked attempts:            {report.blocks}",
         f"Use under an exemption:      {report.exceptions}",
         f"Use in a rest break:         {report.breaks}",
@@ -228,7 +338,13 @@ def render_text(report: Report) -> str:
         exceptions = report.exceptions_by_day.get(day, 0)
         if blocks or exceptions:
             out.append(f"  {day:%a %d %b}  blocked {blocks}  exemption {exceptions}")
-    out += ["", f"{EXEMPTIONS_HEADING}:"]
+    out += ["", *_exemption_lines(report)]
+    # Names and purposes came from files and clients: no control character reaches a terminal.
+    return "\n".join(printable(line) for line in out) + "\n"
+
+
+def _exemption_lines(report: Report) -> list[str]:
+    out = [f"{EXEMPTIONS_HEADING}:"]
     if not report.exemptions:
         out.append("  none")
     for note in report.exemptions:
@@ -237,7 +353,7 @@ def render_text(report: Report) -> str:
             f"  {note.change:<8} {note.exemption_id}{changed}  {note.who}  {note.what}  "
             f"on {note.on}  expires {note.expires}  — {note.purpose}"
         )
-    return "\n".join(out) + "\n"
+    return out
 
 
 CSV_COLUMNS = ("section", "date", "person", "service", "exemption_id", "purpose", "count")
@@ -250,7 +366,9 @@ def render_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
 
     def row(section: str, date: str, count: int | str = "", **cells: str) -> None:
-        writer.writerow([section, date, *(cells.get(c, "") for c in CSV_COLUMNS[2:-1]), count])
+        values = [section, date, *(cells.get(c, "") for c in CSV_COLUMNS[2:-1]), count]
+        # A host or purpose written by a client must never run as a formula in the sheet.
+        writer.writerow([spreadsheet_cell(v) for v in values])
 
     for name, value in (
         ("blocks", report.blocks),
@@ -260,7 +378,10 @@ def render_csv(report: Report) -> str:
         ("policy_loads", report.policy_loads),
         ("policy_rejections", report.policy_rejections),
     ):
-        row("total", report.month, value, service=name)
+        # Not a zero where the log says nothing: an empty count, and the reason beside it.
+        row("total", report.month, value if report.covers_anything else "", service=name)
+    for sentence in report.coverage_notes:
+        row("not_covered", report.month, purpose=sentence)
     for use in report.exception_uses:
         row(
             "exception",
@@ -274,6 +395,9 @@ def render_csv(report: Report) -> str:
     for service, count in report.blocks_by_service:
         row("blocks_by_service", report.month, count, service=service)
     for day in report.days:
+        if not report.covered(day):
+            row("not_covered", day.isoformat())
+            continue
         row("blocks_by_day", day.isoformat(), report.blocks_by_day.get(day, 0))
         row("exceptions_by_day", day.isoformat(), report.exceptions_by_day.get(day, 0))
     for note in report.exemptions:

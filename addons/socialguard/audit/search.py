@@ -1,4 +1,5 @@
-"""Find events in the audit log: by person, service, event name and time, across every file.
+"""Find events in the audit log: by reference, person, service, host, address, device, event
+name and time, across every file.
 
 Pure reading, fast enough for a year of logs: whole files outside the time range are skipped by
 their dated names, and a line is parsed only when its bytes already contain every value asked
@@ -18,6 +19,7 @@ from typing import Any
 
 from socialguard.audit.files import AuditError, Segment, iter_lines, read_bytes
 from socialguard.audit.log import ts_stamp
+from socialguard.core.dates import parse_moment
 
 # Any ts on a day sorts before this suffix appended to that day's date.
 _END_OF_DAY = "T~"
@@ -33,13 +35,28 @@ class Query:
     event: str | None = None
     since: str | None = None
     until: str | None = None
+    id: str | None = None  # the reference a block page shows, SG-…
+    host: str | None = None  # this host or any name under it
+    client_ip: str | None = None
+    device: str | None = None
+
+    def _exact(self) -> tuple[tuple[str, str | None], ...]:
+        return (
+            ("user", self.user),
+            ("service", self.service),
+            ("id", self.id),
+            ("client_ip", self.client_ip),
+            ("device", self.device),
+        )
 
     def needles(self) -> tuple[bytes, ...]:
         """Byte strings every matching line contains, exactly as the writer renders them."""
         found = []
-        for key, value in (("user", self.user), ("service", self.service)):
+        for key, value in self._exact():
             if value is not None:
                 found.append(f'"{key}":{json.dumps(value, ensure_ascii=False)}'.encode())
+        if self.host is not None:
+            found.append(json.dumps(self.host, ensure_ascii=False)[1:-1].encode())
         if self.event is not None:
             literal = self.event.split("*", 1)[0]
             closing = "" if "*" in self.event else '"'
@@ -47,10 +64,13 @@ class Query:
         return tuple(found)
 
     def matches(self, event: dict[str, Any]) -> bool:
-        if self.user is not None and event.get("user") != self.user:
-            return False
-        if self.service is not None and event.get("service") != self.service:
-            return False
+        for key, value in self._exact():
+            if value is not None and event.get(key) != value:
+                return False
+        if self.host is not None:
+            host = str(event.get("host") or "")
+            if host != self.host and not host.endswith("." + self.host):
+                return False
         name = str(event.get("event", ""))
         if self.event is not None and not fnmatch.fnmatchcase(name, self.event):
             return False
@@ -61,25 +81,24 @@ class Query:
 
 
 def parse_bound(text: str, tz: zoneinfo.ZoneInfo, *, end: bool, option: str) -> str:
-    """A date (`2026-11-24`, the practice's local day) or date-time → a UTC ts bound.
+    """A date (`2026-11-24`, `24/11/2026`, `24 November 2026`: the practice's local day) or
+    date-time → a UTC ts bound.
 
     An end date means the end of that whole day, so `--to 2026-11-30` includes the 30th.
     """
-    try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            if end:
-                day += dt.timedelta(days=1)
-            when = dt.datetime.combine(day, dt.time(), tzinfo=tz)
-        else:
-            when = dt.datetime.fromisoformat(text)
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=tz)
-        return ts_stamp(when)
-    except ValueError:
+    moment = parse_moment(text)
+    if moment is None:
         raise AuditError(
-            f"{option} {text!r}: write a date like 2026-11-24 or a time like 2026-11-24T12:30"
-        ) from None
+            f"{option} {text!r}: write a date like 24/11/2026, 2026-11-24 or '24 November "
+            "2026', or a time like '24/11/2026 12:30'"
+        )
+    try:
+        if isinstance(moment, dt.datetime):
+            when = moment if moment.tzinfo else moment.replace(tzinfo=tz)
+        else:
+            day = moment + dt.timedelta(days=1) if end else moment
+            when = dt.datetime.combine(day, dt.time(), tzinfo=tz)
+        return ts_stamp(when)
     except OverflowError:  # e.g. --to 9999-12-31: its end is past the last date Python has
         raise AuditError(
             f"{option} {text!r}: out of range — give a date between 0002-01-01 and 9999-12-30"
@@ -154,6 +173,32 @@ def search(segments: Sequence[Segment], query: Query) -> Iterator[dict[str, Any]
     """Each matching event, oldest first."""
     for _raw, event in search_lines(segments, query):
         yield event
+
+
+def period_bounds(first: dt.date, last: dt.date, tz: zoneinfo.ZoneInfo) -> tuple[str, str]:
+    """Any run of local days, first to last inclusive → (since, until) as UTC ts bounds."""
+    if last < first:
+        raise AuditError(f"--to {last.isoformat()} is before --from {first.isoformat()}")
+    try:
+        since = ts_stamp(dt.datetime.combine(first, dt.time(), tzinfo=tz))
+        until = ts_stamp(dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), tzinfo=tz))
+        _ = last + dt.timedelta(days=31)  # the report looks 30 days past its end
+    except OverflowError:
+        raise AuditError("--to: out of range — give a date before 9999-11-30") from None
+    return since, until
+
+
+def first_ts(segments: Sequence[Segment]) -> str | None:
+    """The ts of the oldest readable event in the log: where its record begins."""
+    for segment in segments:
+        for raw in iter_lines(segment):
+            try:
+                event = json.loads(raw)
+            except ValueError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("ts"), str):
+                return str(event["ts"])
+    return None
 
 
 def find_event(segments: Sequence[Segment], reference: str) -> dict[str, Any] | None:

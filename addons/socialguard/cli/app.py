@@ -16,6 +16,8 @@ from pathlib import Path
 import click
 
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, CommandGroup, load_or_exit
+from socialguard.core.dates import parse_moment
+from socialguard.core.explain import sentence
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
 from socialguard.files.policy_files import PolicyPaths
 
@@ -49,12 +51,13 @@ def host_of(target: str) -> str:
 def parse_when(at: str | None, policy: Policy) -> dt.datetime:
     if at is None:
         return dt.datetime.now(dt.UTC)
-    try:
-        when = dt.datetime.fromisoformat(at)
-    except ValueError:
+    moment = parse_moment(at)
+    if moment is None:
         raise click.BadParameter(
-            f"{at!r} is not a date and time like 2026-11-24T12:45", param_hint="--at"
-        ) from None
+            f"{at!r} is not a date and time like '24/11/2026 12:45' or 2026-11-24T12:45",
+            param_hint="--at",
+        )
+    when = moment if isinstance(moment, dt.datetime) else dt.datetime.combine(moment, dt.time())
     if when.tzinfo is None:
         when = when.replace(tzinfo=policy.settings.timezone)  # the practice's local time
     return when
@@ -65,9 +68,26 @@ def parse_when(at: str | None, policy: Policy) -> dt.datetime:
 @AUTHORISATIONS_OPTION
 @click.option("--user", help="Proxy sign-in name of the person asking.")
 @click.option("--ip", default="127.0.0.1", show_default=True, help="Their device's address.")
-@click.option("--at", help="When (ISO 8601; without an offset, the practice's local time).")
+@click.option(
+    "--at",
+    help="When: '24/11/2026 12:45' or 2026-11-24T12:45 (without an offset, the practice's "
+    "local time).",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per target.")
-@click.argument("targets", nargs=-1, required=True)
+@click.option(
+    "--signup",
+    metavar="URL",
+    help="Ask the signup guard instead: would a form sent to URL be refused, and why?",
+)
+@click.option("--body", help="With --signup: the form or JSON sent, e.g. 'email=a%40nhs.net'.")
+@click.option(
+    "--request",
+    "request_file",
+    type=click.Path(path_type=Path, dir_okay=False, exists=True),
+    help="With --signup: a saved HTTP request (request line, headers, blank line, body).",
+)
+@click.option("--content-type", help="With --body: its type (default: guessed from the body).")
+@click.argument("targets", nargs=-1)
 def check(
     config: Path | None,
     authorisations: Path | None,
@@ -75,12 +95,31 @@ def check(
     ip: str,
     at: str | None,
     as_json: bool,
+    signup: str | None,
+    body: str | None,
+    request_file: Path | None,
+    content_type: str | None,
     targets: tuple[str, ...],
 ) -> None:
-    """Explain the decision for each TARGET (a URL or host; - reads them from standard input)."""
+    """Explain the decision for each TARGET (a URL or host; - reads them from standard input).
+
+    With --signup URL, explain the signup guard's answer for a form sent there instead.
+    """
+    if signup is None:
+        if body is not None or request_file is not None:
+            raise click.UsageError("--body and --request go with --signup URL")
+        if not targets:
+            raise click.UsageError("name a TARGET (a URL or host), or - to read them from input")
+    elif targets:
+        raise click.UsageError("--signup explains one request: leave out the other targets")
     policy = load_or_exit(PolicyPaths(config, authorisations))
     when = parse_when(at, policy)
     who: Who = attribute(ip, user, policy.settings)
+    if signup is not None:
+        from socialguard.cli.signup import explain_signup  # noqa: PLC0415 - only when asked
+
+        explain_signup(signup, body, request_file, content_type, who, when, policy, as_json)
+        return
     # One person, one instant: the same host always gets the same answer, so bulk input
     # (a proxy log, a blocklist) pays for each distinct host once.
     answers: dict[str, str] = {}
@@ -117,10 +156,7 @@ def _describe(decision: Decision, *, as_json: bool) -> str:
             )[1:]
             + "\n"
         )
-    what = f" — {decision.service_name} ({decision.category})" if decision.service else ""
-    because = f": {decision.detail}" if decision.detail else ""
-    via = f" [{decision.exemption_id}]" if decision.exemption_id else ""
-    return f"{decision.host}: {decision.action}{what}; {decision.reason}{via}{because}\n"
+    return f"{decision.host}: {sentence(decision)}\n"
 
 
 @main.command()

@@ -6,6 +6,7 @@ is a message naming the file (and line) and the fix, exit 1; never a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable
@@ -15,9 +16,11 @@ from typing import Any
 import click
 
 from socialguard.audit.files import AuditError, Segment, chains_for, chains_of
+from socialguard.audit.printable import printable
 from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import Settings
+from socialguard.files.output import OutputError, write_file
 from socialguard.files.policy_files import check_exists, load_settings
 
 CONFIG_OPTION = config_option(
@@ -124,7 +127,7 @@ def verify(
         click.echo(json.dumps(verdict.as_dict()))
     else:
         for note in verdict.notes:
-            click.echo(f"note: {note}")
+            click.echo(printable(f"note: {note}"))
         if verdict.problem is None:
             keyed = " (HMAC checked)" if key is not None else ""
             head = (
@@ -145,7 +148,7 @@ def verify(
                 )
             )
         else:
-            click.echo(f"BROKEN after {verdict.events} good events: {verdict.problem}", err=False)
+            click.echo(printable(f"BROKEN after {verdict.events} good events: {verdict.problem}"))
     if verdict.problem is not None:
         sys.exit(1)
 
@@ -153,17 +156,27 @@ def verify(
 @audit.command()
 @CONFIG_OPTION
 @AUDIT_LOG_OPTION
+@click.option("--id", "reference", help="A block's reference, as its page shows it: SG-….")
 @click.option("--user", help="Proxy sign-in name (exact).")
-@click.option("--service", help="Catalogue service id, e.g. facebook (exact).")
+@click.option("--service", help="A service by name or id, e.g. Instagram (any case).")
+@click.option("--host", help="A host, e.g. facebook.com (names under it too).")
+@click.option("--address", help="The client's IP address, e.g. 10.20.0.14.")
+@click.option("--device", help="A device named under devices: in policy.yaml.")
 @click.option("--event", help="Event name, e.g. access.exception; access.* for all access events.")
-@click.option("--from", "since", help="From this day (2026-11-01) or time, the practice's time.")
-@click.option("--to", "until", help="To the end of this day (2026-11-30), or this time.")
+@click.option(
+    "--from", "since", help="From this day (01/11/2026, 2026-11-01) or time, the practice's time."
+)
+@click.option("--to", "until", help="To the end of this day (30/11/2026), or this time.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line, as stored.")
 def search(
     config: Path | None,
     audit_log: Path | None,
+    reference: str | None,
     user: str | None,
     service: str | None,
+    host: str | None,
+    address: str | None,
+    device: str | None,
     event: str | None,
     since: str | None,
     until: str | None,
@@ -176,8 +189,12 @@ def search(
     settings = _settings(config)
     tz = settings.timezone
     query = Query(
+        id=_reference(reference) if reference else None,
         user=user,
-        service=service,
+        service=_service_id(service, settings) if service else None,
+        host=_host(host) if host else None,
+        client_ip=_address(address) if address else None,
+        device=device,
         event=event,
         since=parse_bound(since, tz, end=False, option="--from") if since else None,
         until=parse_bound(until, tz, end=True, option="--to") if until else None,
@@ -192,6 +209,51 @@ def search(
         click.echo(f"{count} event{'s' if count != 1 else ''}", err=True)
 
 
+def _reference(text: str) -> str:
+    """`sg-0a1b…`, `0A1B…` or `SG-0A1B…` → the reference as the log writes it."""
+    ref = text.strip().upper()
+    return ref if ref.startswith("SG-") else f"SG-{ref}"
+
+
+def _service_id(text: str, settings: Settings) -> str:
+    """A service by its name or id in any case; one the catalogue no longer has (an old log)
+    is searched as typed, with the near misses named."""
+    from socialguard.core.names import UnknownNameError, resolve_service  # noqa: PLC0415
+    from socialguard.files.catalog_file import load_catalog  # noqa: PLC0415
+
+    try:
+        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
+        return resolve_service(text, catalog)
+    except ConfigError:
+        return text.strip().lower()
+    except UnknownNameError as error:
+        click.echo(f"note: --service: {error}; searching for {text.strip().lower()!r}", err=True)
+        return text.strip().lower()
+
+
+def _host(text: str) -> str:
+    from socialguard.core.hosts import HostError, normalise_host  # noqa: PLC0415
+
+    try:
+        return normalise_host(text.strip()).name
+    except HostError as error:
+        raise click.BadParameter(f"{text!r}: {error.reason}", param_hint="--host") from None
+
+
+def _address(text: str) -> str:
+    import ipaddress  # noqa: PLC0415
+
+    from socialguard.core.policy import normalise_ip  # noqa: PLC0415
+
+    try:
+        ipaddress.ip_address(text.strip())
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not an IP address (e.g. 10.20.0.14)", param_hint="--address"
+        ) from None
+    return normalise_ip(text.strip())
+
+
 @audit.command()
 @CONFIG_OPTION
 @AUDIT_LOG_OPTION
@@ -201,7 +263,11 @@ def search(
     default=None,
     help="The exemptions list, for those expiring (default: allowlists/authorisations.yaml).",
 )
-@click.option("--month", required=True, help="The month, YYYY-MM (e.g. 2026-11).")
+@click.option("--month", help="The month, YYYY-MM (e.g. 2026-11).")
+@click.option(
+    "--from", "since", help="Or any period: its first day (03/11/2026, 2026-11-03, '3 Nov 2026')."
+)
+@click.option("--to", "until", help="With --from: the period's last day (included).")
 @click.option(
     "--format",
     "fmt",
@@ -219,21 +285,53 @@ def report(
     config: Path | None,
     audit_log: Path | None,
     authorisations: Path | None,
-    month: str,
+    month: str | None,
+    since: str | None,
+    until: str | None,
     fmt: str,
     out: Path | None,
 ) -> None:
-    """The Practice Manager's monthly summary: exemption use, blocks, exemption changes."""
+    """The Practice Manager's summary of a month (--month) or of any period (--from, --to, for
+    the review after an incident): exemption use, blocks, exemption changes."""
     from socialguard.audit import report as audit_report  # noqa: PLC0415
-    from socialguard.audit.search import Query, month_bounds, search_chains  # noqa: PLC0415
-
-    settings = _settings(config)
-    since, until, _first, _last = month_bounds(month, settings.timezone)
-    query = Query(since=since, until=until)
-    events = (e for _raw, e in search_chains(_chains(audit_log, settings), query))
-    built = audit_report.build_report(
-        events, month, settings.timezone, _exemptions(config, authorisations)
+    from socialguard.audit.search import (  # noqa: PLC0415
+        Query,
+        first_ts,
+        month_bounds,
+        period_bounds,
+        search_chains,
     )
+
+    if (month is None) == (since is None and until is None):
+        raise click.UsageError("give --month YYYY-MM, or a period with --from DATE --to DATE")
+    if month is None and (since is None or until is None):
+        raise click.UsageError("a period needs both --from DATE and --to DATE")
+    settings = _settings(config)
+    tz = settings.timezone
+    chains = _chains(audit_log, settings)
+    firsts = [ts for chain in chains if (ts := first_ts(chain)) is not None]
+    first = min(firsts) if firsts else None
+    today = local_today(tz)
+    context: dict[str, Any] = {
+        "names": _service_names(settings),
+        "log_start": _local_day(first, tz) if first else today,
+        "today": today,
+    }
+    exemptions = _exemptions(config, authorisations)
+    if month is not None:
+        bounds = month_bounds(month, tz)[:2]
+        query = Query(since=bounds[0], until=bounds[1])
+        events = (e for _raw, e in search_chains(chains, query))
+        built = audit_report.build_report(events, month, tz, exemptions, **context)
+    else:
+        first_day = _day(str(since), "--from")
+        last_day = _day(str(until), "--to")
+        bounds = period_bounds(first_day, last_day, tz)
+        query = Query(since=bounds[0], until=bounds[1])
+        events = (e for _raw, e in search_chains(chains, query))
+        built = audit_report.build_period_report(
+            events, first_day, last_day, tz, exemptions, **context
+        )
     renderers: dict[str, Callable[[Any], str]] = {
         "text": audit_report.render_text,
         "csv": audit_report.render_csv,
@@ -244,12 +342,43 @@ def report(
         click.echo(text, nl=False)
         return
     try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise Refusal(
-            f"{out}: cannot write the report: {error.strerror} — check the path"
-        ) from None
-    click.echo(f"report for {month} written to {out}", err=True)
+        write_file(out, text.encode("utf-8"))
+    except OutputError as error:
+        raise Refusal(str(error)) from None
+    click.echo(f"report for {built.month} written to {out}", err=True)
+
+
+def local_today(tz: Any) -> dt.date:
+    """Today in the practice's time zone; tests replace it to stand on a chosen day."""
+    return dt.datetime.now(tz).date()
+
+
+def _day(text: str, option: str) -> dt.date:
+    from socialguard.core.dates import EXAMPLES, parse_day  # noqa: PLC0415
+
+    day = parse_day(text)
+    if day is None:
+        raise click.BadParameter(f"{text!r} is not a date like {EXAMPLES}", param_hint=option)
+    return day
+
+
+def _local_day(ts: str, tz: Any) -> dt.date | None:
+    try:
+        return dt.datetime.fromisoformat(ts).astimezone(tz).date()
+    except ValueError:
+        return None
+
+
+def _service_names(settings: Settings) -> dict[str, str]:
+    """Service id → the name people know ("instagram" → "Instagram"); none if the catalogue
+    does not load (the ids are then shown)."""
+    from socialguard.files.catalog_file import load_catalog  # noqa: PLC0415
+
+    try:
+        catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
+    except ConfigError:
+        return {}
+    return {service.id: service.name for service in catalog.services.values()}
 
 
 def _exemptions(config: Path | None, authorisations: Path | None) -> tuple[Any, ...]:

@@ -12,7 +12,8 @@ from pathlib import Path
 import click
 from cryptography.hazmat.primitives import serialization
 
-from socialguard.cli.common import CommandGroup
+from socialguard.cli.common import CommandGroup, Refusal
+from socialguard.files.output import OutputError, write_file
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 
 INSTRUCTIONS = """\
@@ -108,10 +109,17 @@ def export(config: Path | None, confdir: Path | None, out: Path) -> None:
     cert = read_ca_certificate(_ca_dir(config, confdir))
     out.mkdir(parents=True, exist_ok=True)
     print_ = fingerprint(cert)
-    (out / "socialguard-ca.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (out / "socialguard-ca.der").write_bytes(cert.public_bytes(serialization.Encoding.DER))
-    (out / "socialguard-ca.sha256").write_text(f"SHA256 Fingerprint={print_}\n")
-    (out / "INSTALL.txt").write_text(INSTRUCTIONS.format(fingerprint=print_))
+    files = {
+        "socialguard-ca.pem": cert.public_bytes(serialization.Encoding.PEM),
+        "socialguard-ca.der": cert.public_bytes(serialization.Encoding.DER),
+        "socialguard-ca.sha256": f"SHA256 Fingerprint={print_}\n".encode(),
+        "INSTALL.txt": INSTRUCTIONS.format(fingerprint=print_).encode(),
+    }
+    try:
+        for name, data in files.items():
+            write_file(out / name, data)  # a link planted at a name is replaced, not followed
+    except OutputError as error:
+        raise Refusal(str(error)) from None
     click.echo(f"wrote {out}/socialguard-ca.pem, .der, .sha256 and INSTALL.txt")
     click.echo(f"SHA-256 fingerprint: {print_}")
 

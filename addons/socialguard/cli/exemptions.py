@@ -10,9 +10,13 @@ never writes to the audit log (two writers would break its hash chain).
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
+import os
+import pwd
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,8 +27,10 @@ from socialguard.audit.files import AuditError, log_segments
 from socialguard.audit.search import find_event
 from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.authorisations import Authorisations, Exemption, parse_authorisations
-from socialguard.core.catalog import Catalog
+from socialguard.core.catalog import CATEGORIES, Catalog
+from socialguard.core.dates import EXAMPLES, parse_day, parse_length, parse_moment
 from socialguard.core.events import Event
+from socialguard.core.names import UnknownNameError, resolve_category, resolve_id, resolve_service
 from socialguard.core.problems import ConfigError
 from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, Settings
 from socialguard.files.authorisation_edit import (
@@ -39,15 +45,22 @@ from socialguard.files.catalog_file import load_catalog
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 from socialguard.files.yamlfile import read_yaml
 
-_DURATION = re.compile(r"(\d+)\s*(m|min|mins|minutes?|h|hours?|d|days?|w|weeks?)")
 _TIME_TODAY = re.compile(r"([01]?\d|2[0-3]):([0-5]\d)")
-_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 # Far beyond any exemption or review window, yet a date one can still add it to.
 _LONGEST = dt.timedelta(days=100 * 366)
 _TOO_FAR = "{} is far in the future — exemptions last at most a year; give a nearer date"
 # Events a grant can be made from: a refusal of a catalogued service.
 _BLOCK_EVENTS = (Event.ACCESS_BLOCKED,)
 _ANONYMOUS = "anonymous"
+
+
+def system_user() -> str:
+    """The account running this command (its effective user, as `id -un` says), recorded
+    beside the approver a grant names: the approver is who said yes, this is who typed it."""
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except (KeyError, OSError):  # an account with no passwd entry (a container's bare uid)
+        return getpass.getuser()
 
 
 def now() -> dt.datetime:
@@ -115,27 +128,52 @@ def _edit(context: Context, change: Any) -> EditResult:
     return result
 
 
+# -- names as people type them ------------------------------------------------------------
+
+
+def _named[T](resolve: Callable[[str, T], str], text: str, known: T, option: str) -> str:
+    """A service or category as typed ("Facebook" → facebook). A miss is kept as typed, so the
+    validation that follows lists it with every other problem; the near misses are said first."""
+    try:
+        return resolve(text, known)
+    except UnknownNameError as error:
+        click.echo(f"{option}: {error}", err=True)
+        return text
+
+
+def _known_id(ident: str, document: AuthorisationDocument) -> str:
+    """The id as the file spells it ("ex-2026-001" → EX-2026-001), or EditError with the near
+    misses."""
+    try:
+        return resolve_id(ident, document.ids())
+    except UnknownNameError as error:
+        raise EditError(f"{document.source}: {error}") from None
+
+
 # -- dates and durations ------------------------------------------------------------------
 
 
-def parse_duration(text: str, option: str) -> dt.timedelta:
-    """`90m`, `2h`, `3d`, `2w` (also `2 hours`) → a timedelta."""
-    match = _DURATION.fullmatch(text.strip().lower())
-    if match is None or not match[1].strip("0"):
+def parse_duration(text: str, option: str, start: dt.datetime | None = None) -> dt.timedelta:
+    """`90m`, `2h`, `3d`, `2w`, `3 months`, `1y` (also `2 hours`) → the time from `start` (now
+    by default; a month is a calendar month from there)."""
+    length = parse_length(text)
+    if length is None or length.amount == 0:
         raise click.BadParameter(
-            f"{text!r} is not a length of time like 30m, 2h, 3d or 2w", param_hint=option
-        )
-    try:
-        length: dt.timedelta | None = dt.timedelta(**{_UNITS[match[2][0]]: int(match[1])})
-    except (OverflowError, ValueError):  # ValueError: more digits than int() will read
-        length = None
-    if length is None or length > _LONGEST:
-        raise click.BadParameter(
-            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d or 2w "
-            "(exemptions last at most a year)",
+            f"{text!r} is not a length of time like 30m, 2h, 3d, 2w, 3 months or 1y",
             param_hint=option,
         )
-    return length
+    origin = start or now()
+    try:
+        span: dt.timedelta | None = length.after(origin) - origin
+    except (OverflowError, ValueError):  # past the last date Python has
+        span = None
+    if span is None or span > _LONGEST:
+        raise click.BadParameter(
+            f"{text!r} is far too long — give a length of time like 30m, 2h, 3d, 2w or "
+            "3 months (exemptions last at most a year)",
+            param_hint=option,
+        )
+    return span
 
 
 def _local_instant(when: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
@@ -166,24 +204,20 @@ def parse_until(until: str | None, for_: str | None, context: Context) -> dt.dat
                 param_hint="--until",
             )
         return _local_instant(ends, tz)
-    try:
-        day = dt.date.fromisoformat(text)
-    except ValueError:
-        pass
-    else:
+    day = parse_day(text)
+    if day is not None:
         if day < today:
             raise click.BadParameter(f"{text} is in the past", param_hint="--until")
         if day - today > _LONGEST:
             raise click.BadParameter(_TOO_FAR.format(text), param_hint="--until")
         return day
-    try:
-        instant = dt.datetime.fromisoformat(text)
-    except ValueError:
+    instant = parse_moment(text)
+    if not isinstance(instant, dt.datetime):
         raise click.BadParameter(
-            f"{text!r} is not a date like 2027-10-31, a time today like 17:00, "
-            "or a date and time like '2027-10-31 17:00'",
+            f"{text!r} is not a date like {EXAMPLES}, a time today like 17:00, "
+            "or a date and time like '31/10/2027 17:00'",
             param_hint="--until",
-        ) from None
+        )
     ends = instant if instant.tzinfo else instant.replace(tzinfo=tz)
     if ends <= current:
         raise click.BadParameter(f"{text} is in the past", param_hint="--until")
@@ -278,6 +312,7 @@ def row(exemption: Exemption, when: dt.datetime) -> dict[str, Any]:
             max(_days_left(exemption, when), 0) if status in ("active", "not-yet-valid") else None
         ),
         "review_due": review_due(exemption).isoformat(),
+        "recorded_by": exemption.recorded_by or None,
         "status": status,
         "revoked": (
             {"on": revoked.on.isoformat(), "by": revoked.by, "reason": revoked.reason}
@@ -325,9 +360,13 @@ AUTHORISATIONS = click.option(
     help=f"The list to read or change (default: {DEFAULT_AUTHORISATIONS_PATH}, as for run).",
 )
 UNTIL = click.option(
-    "--until", help="Last day (2027-10-31), a time today (17:00), or '2027-10-31 17:00'."
+    "--until",
+    help="Last day (2027-10-31, 31/10/2027 or '31 October 2027'), a time today (17:00), "
+    "or '31/10/2027 17:00'.",
 )
-FOR = click.option("--for", "for_", help="A short exemption from now: 30m, 2h, 3d, 2w.")
+FOR = click.option(
+    "--for", "for_", help="How long from now: 30m, 2h, 3d, 2w, 3 months (mo), 1y (year)."
+)
 JSON = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 
 
@@ -400,6 +439,10 @@ def grant(
         if not (services or categories or domains):
             raise click.UsageError("name what is allowed: --service, --category or --domain")
         kind, who = given[0][0], str(given[0][1])
+        services = tuple(_named(resolve_service, s, context.catalog, "--service") for s in services)
+        categories = tuple(
+            _named(resolve_category, c, CATEGORIES, "--category") for c in categories
+        )
     expires = parse_until(until, for_, context)
     today = context.today()
     new = NewExemption(
@@ -412,6 +455,8 @@ def grant(
         approved_by=approved_by.strip(),
         approved_on=today,
         expires=expires,
+        system_user=system_user(),
+        sudo_user=os.environ.get("SUDO_USER", "").strip(),
     )
 
     def change(document: AuthorisationDocument) -> str:
@@ -425,7 +470,9 @@ def grant(
     source = f" (from event {from_event.strip().upper()})" if from_event else ""
     click.echo(
         f"granted {result.result}{source}: {kind} {who} may use {what} until {label(expires)}, "
-        f"approved by {approved_by}. A running proxy applies it within 2 seconds."
+        f"approved by {approved_by}, recorded by {new.system_user}"
+        f"{f' (sudo from {new.sudo_user})' if new.sudo_user else ''}. "
+        "A running proxy applies it within 2 seconds."
     )
 
 
@@ -450,10 +497,11 @@ def renew(
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.renew(ident, expires, approved_by.strip(), today, context.settings.timezone)
-        return ident
+        found = _known_id(ident, document)
+        document.renew(found, expires, approved_by.strip(), today, context.settings.timezone)
+        return found
 
-    _edit(context, change)
+    ident = _edit(context, change).result
     click.echo(f"renewed {ident} until {label(expires)}, approved by {approved_by}.")
 
 
@@ -473,10 +521,11 @@ def revoke(
     today = context.today()
 
     def change(document: AuthorisationDocument) -> str:
-        document.revoke(ident, today, by.strip(), reason.strip())
-        return ident
+        found = _known_id(ident, document)
+        document.revoke(found, today, by.strip(), reason.strip())
+        return found
 
-    _edit(context, change)
+    ident = _edit(context, change).result
     click.echo(f"revoked {ident} ({reason.strip()}). A running proxy blocks it within 2 seconds.")
 
 
@@ -510,7 +559,7 @@ def list_(show_all: bool, authorisations: Path | None, config: Path | None, as_j
     "--within",
     default="30d",
     show_default=True,
-    help="How far ahead to look: 30d, 6w, 90 (days).",
+    help="How far ahead to look: 30d, 6w, 3 months, 1y, 90 (days).",
 )
 @AUTHORISATIONS
 @CONFIG

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, Refusal, load_or_exit
-from socialguard.core.settings import parse_listen
+from socialguard.core.settings import parse_listen, proxyauth_problem
 from socialguard.files.policy_files import PolicyPaths
 
 
@@ -68,6 +68,8 @@ def run(
         )
     except ValueError as error:
         raise click.BadParameter(str(error), param_hint="--listen") from None
+    if proxyauth is not None and (problem := proxyauth_problem(proxyauth)):
+        raise click.BadParameter(problem, param_hint="--proxyauth")
     if upstream and not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
     # A worker shares the address its siblings already listen on: only the parent checks it.

@@ -12,7 +12,6 @@ import fcntl
 import getpass
 import json
 import os
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from socialguard.audit.search import parse_bound
 from socialguard.cli.audit import AUDIT_LOG_OPTION, CONFIG_OPTION, _segments, _settings, audit
 from socialguard.cli.common import Refusal
 from socialguard.core.events import Event
+from socialguard.files.output import OutputError, write_file
 
 EXPORTS_LOG = "exports.jsonl"
 
@@ -34,21 +34,6 @@ def operator() -> str:
     user = getpass.getuser()
     sudo = os.environ.get("SUDO_USER")
     return f"{user} (via sudo from {sudo})" if sudo and sudo != user else user
-
-
-def write_new(out: Path, text: str) -> None:
-    """Write `out` as a new file beside the old, then rename it over: a link planted at `out`
-    is replaced, never followed."""
-    fd, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.chmod(partial, 0o640)
-        os.replace(partial, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(partial)
-        raise
 
 
 @contextlib.contextmanager
@@ -125,9 +110,10 @@ def export(
         else json.dumps(found.as_json(), indent=2, ensure_ascii=False) + "\n"
     )
     try:
-        write_new(out, text)
-    except OSError as error:
-        raise Refusal(f"{out}: cannot write the export: {error.strerror or error}") from None
+        # Personal data: readable by the account that made it (and its group) only.
+        write_file(out, text.encode("utf-8"), mode=0o640)
+    except OutputError as error:
+        raise Refusal(str(error)) from None
     active = audit_log or settings.audit_path
     exports = active.parent / EXPORTS_LOG
     try:

@@ -13,7 +13,13 @@ from typing import Any
 
 from socialguard.core.catalog import CATEGORIES, Catalog
 from socialguard.core.hosts import HostError, normalise_host
-from socialguard.core.problems import LocatedDict, LocatedList, Problems
+from socialguard.core.problems import (
+    LocatedDict,
+    LocatedList,
+    Problems,
+    did_you_mean,
+    unknown_keys,
+)
 from socialguard.core.settings import Settings
 
 PLACEHOLDER_PURPOSES = frozenset(
@@ -55,8 +61,13 @@ _ENTRY_KEYS = {
     "revoked",
     "notes",
     "renewed",
+    "recorded_by",
 }
+# Who ran the command that wrote a grant: the system user, and the sudo user where there is one.
+_RECORDED_BY_KEYS = ("system_user", "sudo_user")
 _WHO_KEYS = ("user", "group", "device")
+_TOP_KEYS = frozenset({"approvers", "exemptions"})
+_REVOKED_KEYS = frozenset({"on", "by", "reason"})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -86,6 +97,8 @@ class Exemption:
     expires_label: str
     revoked: Revocation | None
     line: int
+    # Who recorded it (`socialguard exemptions grant` writes it), beside who approved it.
+    recorded_by: str = ""
 
     def covers(self, service_id: str, category: str, host_suffixes: list[str]) -> bool:
         return (
@@ -125,6 +138,28 @@ EMPTY = Authorisations(approvers=frozenset(), exemptions=())
 
 # A day before the calendar ends, so that a date there still converts between time zones.
 _LAST_DAY = dt.date(9999, 12, 30)
+
+
+def _recorded_by(value: Any, line: int, where: str, problems: Problems) -> str:
+    """`{system_user: root, sudo_user: j.bloggs}` (or a plain name) → `root (sudo from
+    j.bloggs)`; a shape that is neither is a problem at its line."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if (
+        isinstance(value, dict)
+        and value.get("system_user")
+        and all(k in _RECORDED_BY_KEYS and isinstance(v, str) for k, v in value.items())
+    ):
+        sudo = value.get("sudo_user")
+        return f"{value['system_user']} (sudo from {sudo})" if sudo else str(value["system_user"])
+    problems.add(
+        line,
+        f"{where}.recorded_by: write {{system_user: NAME}} or "
+        "{system_user: NAME, sudo_user: NAME} (who ran the command that granted it)",
+    )
+    return ""
 
 
 def end_of(value: Any, tz: zoneinfo.ZoneInfo) -> dt.datetime | None:
@@ -181,16 +216,15 @@ def _parse_entry(
     else:
         problems.add(entry.line, f"{where}: needs an id, e.g. id: EX-2026-001")
     count = len(problems.found)
-    for key in entry:
-        if key not in _ENTRY_KEYS:
-            problems.add(at(key), f"{where}: unknown key {key!r} (known: {sorted(_ENTRY_KEYS)})")
+    unknown_keys(entry, _ENTRY_KEYS, where, problems)
     who = entry.get("who")
     who_kind = who_name = ""
     if not isinstance(who, dict) or len(who) != 1 or next(iter(who)) not in _WHO_KEYS:
+        near = did_you_mean(str(next(iter(who))), _WHO_KEYS) if isinstance(who, dict) else ""
         problems.add(
             at("who"),
             f"{where}.who: write exactly one of {{user: NAME}}, "
-            "{group: NAME} or {device: NAME}",
+            f"{{group: NAME}} or {{device: NAME}}{near}",
         )
     else:
         who_kind, raw_name = next(iter(who.items()))
@@ -298,6 +332,7 @@ def _parse_entry(
         expires=expires,
         expires_label=label_of(entry.get("expires")),
         revoked=revoked,
+        recorded_by=_recorded_by(entry.get("recorded_by"), at("recorded_by"), where, problems),
         line=entry.line,
     )
 
@@ -305,6 +340,8 @@ def _parse_entry(
 def _revocation(value: Any, where: str, line: int, problems: Problems) -> Revocation | None:
     if value is None:
         return None
+    if isinstance(value, dict):
+        unknown_keys(value, _REVOKED_KEYS, f"{where}.revoked", problems)
     if (
         not isinstance(value, dict)
         or not isinstance(value.get("on"), dt.date)
@@ -340,9 +377,7 @@ def parse_authorisations(
     if not isinstance(data, LocatedDict):
         problems.add(1, "the file must be a mapping with approvers: and exemptions:")
         problems.raise_if_any()
-    for key in data:
-        if key not in ("approvers", "exemptions"):
-            problems.add(data.line_of(key), f"unknown key {key!r} (known: approvers, exemptions)")
+    unknown_keys(data, _TOP_KEYS, "", problems)
     raw_approvers = data.get("approvers") or []
     if not isinstance(raw_approvers, list):
         problems.add(data.line_of("approvers"), "approvers: must be a list of names")

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from socialguard.core.hosts import suffixes
-from socialguard.core.problems import ConfigError, LocatedDict, LocatedList, Problem, Problems
+from socialguard.core.problems import (
+    ConfigError,
+    LocatedDict,
+    LocatedList,
+    Problem,
+    Problems,
+    unknown_keys,
+)
 
 CATEGORIES = (
     "social-networking",
@@ -42,6 +49,8 @@ _DOMAIN = re.compile(r"[a-z0-9_]([a-z0-9_-]*[a-z0-9_])?(\.[a-z0-9_]([a-z0-9_-]*[
 _SERVICE_KEYS = {
     "name", "category", "domains", *KINDS, "exact", "sources", "added", "reviewed", "notes",
 }  # fmt: skip
+_LEFT_OUT_KEYS = {"domain", "why", "used_by"}
+_CATEGORY_KEYS = {"description"}
 _TOP_KEYS = {"version", "categories", "services", "never_block", "shared_infrastructure_left_out"}
 
 
@@ -492,6 +501,19 @@ def _service_domains(
     return tuple(unique), tuple(kinds), unique
 
 
+def _categories(value: Any, problems: Problems) -> None:
+    """The `categories:` descriptions: only the known categories, each with a description."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        problems.add(getattr(value, "line", 1), "categories: must map a category to {description}")
+        return
+    unknown_keys(value, CATEGORIES, "categories", problems, noun="category")
+    for name, entry in value.items():
+        if isinstance(entry, dict):
+            unknown_keys(entry, _CATEGORY_KEYS, f"categories.{name}", problems)
+
+
 def _left_out(data: LocatedDict, source: str, catalog: Catalog, problems: Problems) -> None:
     value = data.get("shared_infrastructure_left_out")
     if value is None:
@@ -506,6 +528,7 @@ def _left_out(data: LocatedDict, source: str, catalog: Catalog, problems: Proble
         if not isinstance(item, dict):
             problems.add(item_line, f"{where}: write {{domain: ..., used_by: ..., why: ...}}")
             continue
+        unknown_keys(item, _LEFT_OUT_KEYS, where, problems)
         domain = str(item.get("domain", "")).strip().lower()
         why = item.get("why")
         if not _DOMAIN.fullmatch(domain):
@@ -572,9 +595,8 @@ def _add_file(data: Any, source: str, catalog: Catalog) -> None:
         problems.add(1, "a catalogue file must be a mapping with a `services:` key")
         problems.raise_if_any()
         return  # unreachable: raise_if_any raised
-    for key in data:
-        if key not in _TOP_KEYS:
-            problems.add(data.line_of(key), f"unknown key {key!r} (known: {sorted(_TOP_KEYS)})")
+    unknown_keys(data, _TOP_KEYS, "", problems)
+    _categories(data.get("categories"), problems)
     services = data.get("services") or LocatedDict()
     if not isinstance(services, dict):
         problems.add(data.line_of("services"), "services: must be a mapping of id → service")
@@ -588,9 +610,7 @@ def _add_file(data: Any, source: str, catalog: Catalog) -> None:
         if not isinstance(entry, LocatedDict):
             problems.add(line, f"{where}: must be a mapping with name, category and domains")
             continue
-        for key in entry:
-            if key not in _SERVICE_KEYS:
-                problems.add(entry.line_of(key), f"{where}: unknown key {key!r}")
+        unknown_keys(entry, _SERVICE_KEYS, where, problems)
         category = entry.get("category")
         if category not in CATEGORIES:
             problems.add(

@@ -35,6 +35,9 @@ class Event(enum.StrEnum):
     # `socialguard policy pull` (many practices, one repository): applied or refused.
     POLICY_PULLED = "policy.pulled"
     POLICY_PULL_REJECTED = "policy.pull_rejected"
+    AUTH_FAILED = "auth.failed"
+    AUTH_RELOADED = "auth.reloaded"
+    AUTH_REJECTED = "auth.rejected"
 
 
 def event_for(decision: Decision) -> Event:

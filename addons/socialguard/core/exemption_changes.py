@@ -60,6 +60,8 @@ def describe(exemption: Exemption) -> dict[str, Any]:
         "expires": exemption.expires.isoformat(),
         "expires_label": exemption.expires_label,
     }
+    if exemption.recorded_by:
+        fields["recorded_by"] = exemption.recorded_by
     if exemption.revoked is not None:
         fields["revoked_on"] = exemption.revoked.on.isoformat()
         fields["revoked_by"] = exemption.revoked.by
@@ -172,6 +174,7 @@ def snapshot(authorisations: Authorisations) -> dict[str, dict[str, Any]]:
             "starts": e.starts.isoformat(),
             "expires": e.expires.isoformat(),
             "expires_label": e.expires_label,
+            "recorded_by": e.recorded_by,
             "revoked": (
                 {"on": e.revoked.on.isoformat(), "by": e.revoked.by, "reason": e.revoked.reason}
                 if e.revoked is not None
@@ -223,6 +226,7 @@ def from_snapshot(recorded: Any) -> Authorisations | None:
                     starts=_instant(fields["starts"]),
                     expires=_instant(fields["expires"]),
                     expires_label=_text(fields["expires_label"]),
+                    recorded_by=_text(fields.get("recorded_by") or ""),
                     revoked=(
                         None
                         if revoked is None

@@ -129,10 +129,12 @@ def attribute(client_ip: str, username: str | None, settings: Settings) -> Who:
     except ValueError:
         address = None
     if address is not None:
+        # Nested subnets are allowed (settings refuses identical ones): the most specific wins.
+        best = -1
         for candidate in settings.zones:
-            if any(address in network for network in candidate.networks):
-                zone = candidate.name
-                break
+            for network in candidate.networks:
+                if network.prefixlen > best and address in network:
+                    zone, best = candidate.name, network.prefixlen
     user = username or ANONYMOUS
     return Who(
         client_ip=ip,

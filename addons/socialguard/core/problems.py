@@ -5,6 +5,8 @@ Pure data types: the YAML reader in files/ fills them in; the core's parsers rea
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,3 +64,36 @@ class Problems:
     def raise_if_any(self) -> None:
         if self.found:
             raise ConfigError(self.found)
+
+
+def unknown_keys(
+    mapping: Mapping[str, Any],
+    known: Collection[str],
+    where: str,
+    problems: Problems,
+    *,
+    noun: str = "key",
+    see: str | None = None,
+) -> None:
+    """Report each key of `mapping` that is not in `known`, at its line, with the nearest
+    known name: a misspelt key is never ignored (`identity: {proxyath: ...}` would otherwise
+    run the proxy with no sign-in at all). `see` replaces the list of known names when it
+    would be too long to read."""
+    names = sorted(known)
+    for key in mapping:
+        if key in known:
+            continue
+        if isinstance(mapping, LocatedDict):
+            line = mapping.line_of(key)
+        else:
+            line = getattr(mapping, "line", 0)
+        hint = did_you_mean(str(key), names)
+        prefix = f"{where}: " if where else ""
+        listed = f"see {see}" if see else f"known: {', '.join(names)}"
+        problems.add(line, f"{prefix}unknown {noun} {str(key)!r}{hint} ({listed})")
+
+
+def did_you_mean(name: str, known: Collection[str]) -> str:
+    """` — did you mean 'x'?` for the known name nearest to `name`, or "" if none is near."""
+    close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+    return f" — did you mean {close[0]!r}?" if close else ""

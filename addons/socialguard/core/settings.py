@@ -17,7 +17,7 @@ from typing import Any
 from socialguard.core.catalog import CATEGORIES
 from socialguard.core.directory import LdapSettings, parse_ldap
 from socialguard.core.hosts import unmapped
-from socialguard.core.problems import LocatedDict, Problems
+from socialguard.core.problems import LocatedDict, Problems, unknown_keys
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -84,6 +84,11 @@ DEFAULTS: dict[str, Any] = {
     "exemptions": {"max_days": 366},
 }
 _SITE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+# The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
+# DEFAULTS and it is known); a mapping of free names (devices, groups) has an empty default.
+SECTION_KEYS: dict[str, frozenset[str]] = {
+    key: frozenset(value) for key, value in DEFAULTS.items() if isinstance(value, dict) and value
+}
 _WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _TIME = re.compile(r"([01]?[0-9]|2[0-3]):([0-5][0-9])")
 
@@ -170,6 +175,28 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)  # noqa: S104 - a gateway listens on all
 
 
+def proxyauth_problem(spec: object) -> str | None:
+    """Why a sign-in spec cannot be used, or None. Only specs that check a password are taken:
+    mitmproxy's `any` admits every name with any password, and those unchecked names would then
+    match exemptions."""
+    fix = "write @/path/to/htpasswd (bcrypt: htpasswd -B) or an LDAP spec (ldap[s]:…)"
+    if not isinstance(spec, str) or not spec.strip():
+        return f"must be a sign-in spec — {fix}"
+    if spec.strip().lower() == "any":
+        return (
+            "'any' lets anyone in under any name with any password (and those names would "
+            f"match exemptions) — {fix}"
+        )
+    if spec.startswith("@"):
+        return None if spec[1:].strip() else f"names no password file — {fix}"
+    if spec.startswith(("ldap:", "ldaps:")):
+        return None
+    user, sep, password = spec.partition(":")
+    if sep and user and password and ":" not in password:
+        return None  # one user and their password, checked on every sign-in
+    return f"{spec!r} is not a sign-in spec that checks a password — {fix}"
+
+
 def _merge(defaults: dict[str, Any], data: LocatedDict) -> dict[str, Any]:
     merged = dict(defaults)
     for key, value in data.items():
@@ -189,12 +216,16 @@ def _str_list(value: Any, where: str, line: int, problems: Problems) -> tuple[st
     return tuple(value)
 
 
+BREAK_WINDOW_KEYS = frozenset({"days", "from", "to"})
+
+
 def _break_windows(value: Any, where: str, line: int, problems: Problems) -> list[BreakWindow]:
     windows = []
     for i, item in enumerate(value or []):
         if not isinstance(item, dict):
             problems.add(line, f"{where}[{i}]: write {{days: mon-fri, from: '12:30', to: '13:30'}}")
             continue
+        unknown_keys(item, BREAK_WINDOW_KEYS, f"{where}.break_windows[{i}]", problems)
         raw_days = item.get("days", "mon-fri")
         if isinstance(raw_days, list):
             raw_days = ",".join(str(d) for d in raw_days)
@@ -229,22 +260,40 @@ def _parse_days(text: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
+ZONE_KEYS = frozenset({"name", "subnets", "break_windows"})
+
+
 def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
     if not isinstance(value, list):
         problems.add(line, "zones: must be a list of {name, subnets, break_windows}")
         return ()
     zones = []
+    # Each subnet's first zone: the same subnet in two zones would make a device's zone depend
+    # on the order of the file. Nested subnets are fine: the most specific one wins.
+    claimed: dict[IPNetwork, tuple[str, int]] = {}
     for i, item in enumerate(value):
         item_line = getattr(item, "line", line)
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             problems.add(item_line, f"zones[{i}]: needs a name and a list of subnets")
             continue
+        unknown_keys(item, ZONE_KEYS, f"zones[{i}]", problems)
         networks = []
         for subnet in item.get("subnets") or []:
             try:
-                networks.append(ipaddress.ip_network(str(subnet), strict=False))
+                network = ipaddress.ip_network(str(subnet), strict=False)
             except ValueError:
                 problems.add(item_line, f"zones[{i}].subnets: {subnet!r} is not a subnet")
+                continue
+            first = claimed.setdefault(network, (item["name"], item_line))
+            if first != (item["name"], item_line):
+                problems.add(
+                    item_line,
+                    f"zones[{i}] ({item['name']}): subnet {network} is already in zone "
+                    f"{first[0]!r} (line {first[1]}) — a subnet belongs to one zone; to carve "
+                    "part of it out, give the other zone a smaller subnet inside it",
+                )
+                continue
+            networks.append(network)
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
         zones.append(
             Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
@@ -266,11 +315,6 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     defaults: dict[str, Any] = DEFAULTS["audit"]
     audit = dict(value)
     where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
-    for key in value:
-        if key not in defaults:
-            problems.add(
-                where(key), f"audit.{key}: unknown key (known: {', '.join(sorted(defaults))})"
-            )
 
     def bad(key: str, message: str) -> None:
         problems.add(where(key), f"audit.{key}: {message}")
@@ -325,9 +369,11 @@ def parse_settings(data: Any, source: str) -> Settings:
     if not isinstance(data, LocatedDict):
         problems.add(1, "policy.yaml must be a mapping of settings (key: value)")
         problems.raise_if_any()
-    for key in data:
-        if key not in DEFAULTS:
-            problems.add(data.line_of(key), f"unknown setting {key!r} — see config/policy.yaml")
+    unknown_keys(data, DEFAULTS, "", problems, noun="setting", see="config/policy.yaml")
+    for key, known in SECTION_KEYS.items():
+        section = data.get(key)
+        if isinstance(section, dict):
+            unknown_keys(section, known, key, problems)
     merged = _merge(DEFAULTS, data)
     line = data.line_of
     for key, default in DEFAULTS.items():
@@ -379,6 +425,14 @@ def parse_settings(data: Any, source: str) -> Settings:
         timezone = zoneinfo.ZoneInfo("Europe/London")
     audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
     practice = merged["practice"]
+    proxyauth = merged["identity"].get("proxyauth")
+    if proxyauth is not None:
+        problem = proxyauth_problem(proxyauth)
+        if problem:
+            identity = data.get("identity")
+            at = identity.line_of("proxyauth") if isinstance(identity, LocatedDict) else 0
+            problems.add(at or line("identity"), f"identity.proxyauth: {problem}")
+            proxyauth = None
     max_days = merged["exemptions"].get("max_days")
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
@@ -453,7 +507,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         audit_group_commit_ms=audit["group_commit_ms"],
         audit_rotate=audit["rotate"],
         audit_rotate_size_mb=audit["rotate_size_mb"],
-        proxyauth=merged["identity"].get("proxyauth"),
+        proxyauth=proxyauth,
         metrics_listen=merged["metrics"].get("listen"),
         timezone=timezone,
         max_exemption_days=max_days,

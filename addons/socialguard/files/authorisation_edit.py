@@ -33,7 +33,7 @@ from ruamel.yaml.scalarstring import SingleQuotedScalarString
 
 from socialguard.core.authorisations import Authorisations, end_of, label_of
 from socialguard.core.problems import ConfigError, Problem
-from socialguard.files.yamlfile import parse_yaml
+from socialguard.files.yamlfile import AUTHORISATIONS_MAX_BYTES, parse_yaml
 
 # Block-style indentation a hand-written list is likely to use: (mapping, sequence, offset).
 # The first that reproduces the file exactly is used, so untouched lines keep their bytes.
@@ -105,6 +105,9 @@ class NewExemption:
     approved_by: str
     approved_on: dt.date
     expires: dt.date | dt.datetime
+    # Who ran the command: the system user, and the sudo user where there is one.
+    system_user: str = ""
+    sudo_user: str = ""
 
 
 def _yaml(layout: tuple[int, int, int]) -> YAML:
@@ -328,6 +331,12 @@ class AuthorisationDocument:
         entry["expires"] = new.expires
         for key in ("purpose", "approved_by", "approved_on", "expires"):
             self._expect(ident, (key,), getattr(new, key))
+        if new.system_user:
+            recorded = {"system_user": new.system_user}
+            if new.sudo_user:
+                recorded["sudo_user"] = new.sudo_user
+            entry["recorded_by"] = _flow({k: _scalar(v) for k, v in recorded.items()})
+            self._expect(ident, ("recorded_by",), recorded)
         _append(entries, None, entry)
         return ident
 
@@ -484,6 +493,18 @@ def edit_file(
             raw = path.read_bytes()
         except FileNotFoundError:
             raise missing from None
+        if len(raw) > AUTHORISATIONS_MAX_BYTES:
+            raise InvalidFileError(
+                [
+                    Problem(
+                        source,
+                        0,
+                        f"the file is larger than {AUTHORISATIONS_MAX_BYTES // (1024 * 1024)} "
+                        "MiB, the most socialguard reads for it — check that this is the right "
+                        "file",
+                    )
+                ]
+            )
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -12,7 +12,7 @@ import yaml
 from socialguard.core.catalog import Catalog, parse_catalogs
 from socialguard.core.problems import ConfigError, Problem
 from socialguard.files import yamlfile
-from socialguard.files.yamlfile import read_yaml
+from socialguard.files.yamlfile import CATALOG_MAX_BYTES, read_bounded, read_yaml
 
 try:
     from yaml import CSafeLoader as _SafeBase
@@ -45,12 +45,19 @@ _FastLoader.add_constructor(
 
 
 def read_catalog_yaml(path: Path) -> tuple[Any, bytes]:
-    """Read a catalogue file quickly; on any problem, re-read it carefully to explain it."""
+    """Read a catalogue file quickly; on any problem, re-read it carefully to explain it.
+
+    libyaml's parser cannot be told to refuse anchors and aliases, so a file holding `&` or
+    `*` anywhere (an anchor needs one, an alias the other) is read by the careful reader,
+    which refuses them at their line.
+    """
+    raw = read_bounded(path, CATALOG_MAX_BYTES)
+    if b"&" in raw or b"*" in raw:
+        return read_yaml(path, CATALOG_MAX_BYTES)
     try:
-        raw = path.read_bytes()
         return yaml.load(raw.decode("utf-8"), Loader=_FastLoader), raw  # noqa: S506 - safe
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return read_yaml(path)
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return read_yaml(path, CATALOG_MAX_BYTES)
 
 
 def load_catalog(

@@ -19,15 +19,21 @@ from socialguard.core.settings import (
     parse_settings,
 )
 from socialguard.files.catalog_file import load_catalog
-from socialguard.files.yamlfile import read_yaml
+from socialguard.files.yamlfile import AUTHORISATIONS_MAX_BYTES, SETTINGS_MAX_BYTES, read_yaml
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyPaths:
-    """Where the policy comes from. `None` means the default path, if that file exists."""
+    """Where the policy comes from. `None` means the default path, if that file exists.
+
+    `pinned` paths were in force once: the proxy's watcher pins the files it has loaded, so a
+    file deleted under it is a rejection (the last good policy stays), never a quiet fall back
+    to the embedded defaults.
+    """
 
     config: Path | None = None
     authorisations: Path | None = None
+    pinned: bool = False
 
     def config_path(self) -> Path | None:
         if self.config is not None:
@@ -42,13 +48,23 @@ class PolicyPaths:
     def watched(self) -> list[Path]:
         return [p for p in (self.config_path(), self.authorisations_path()) if p is not None]
 
+    def pin(self) -> PolicyPaths:
+        """These paths with each file now in use named outright, so its absence is refused."""
+        return PolicyPaths(self.config_path(), self.authorisations_path(), pinned=True)
+
 
 def load_policy(paths: PolicyPaths) -> Policy:
     """Read and validate settings, catalogue and authorisations; raises ConfigError."""
-    if paths.config is not None:
-        check_exists(paths.config, "the policy file")
-    if paths.authorisations is not None:
-        check_exists(paths.authorisations, "the authorisation list")
+    named = ((paths.config, "the policy file"), (paths.authorisations, "the authorisation list"))
+    missing: list[Problem] = []  # both named at once if both are gone
+    for path, what in named:
+        if path is not None:
+            try:
+                check_exists(path, what, was_loaded=paths.pinned)
+            except ConfigError as error:
+                missing.extend(error.problems)
+    if missing:
+        raise ConfigError(missing)
     settings, settings_raw = load_settings(paths.config_path())
     catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
     authorisations_path = paths.authorisations_path()
@@ -70,7 +86,7 @@ def load_settings(path: Path | None) -> tuple[Settings, bytes]:
     """Read policy.yaml; `None` or a missing default file means the embedded defaults."""
     if path is None:
         return parse_settings(None, "<embedded defaults>"), b""
-    data, raw = read_yaml(path)
+    data, raw = read_yaml(path, SETTINGS_MAX_BYTES)
     settings = parse_settings(data, str(path))
     check_directory_files(settings)
     return settings, raw
@@ -124,14 +140,23 @@ def check_directory_files(settings: Settings) -> None:
     problems.raise_if_any()
 
 
-def check_exists(path: Path, what: str) -> None:
-    """Refuse a file the user named that is not there, rather than quietly using defaults."""
-    if not path.is_file():
-        raise ConfigError([Problem(str(path), 0, f"{what} not found — check the path")])
+def check_exists(path: Path, what: str, *, was_loaded: bool = False) -> None:
+    """Refuse a file the user named (or that was in force) that is not there, rather than
+    quietly using defaults."""
+    if path.is_file():
+        return
+    if was_loaded:
+        message = (
+            f"{what} was in force and is now missing (deleted or moved) — put it back; "
+            "to run on the embedded defaults, restart the proxy without it"
+        )
+    else:
+        message = f"{what} not found — check the path"
+    raise ConfigError([Problem(str(path), 0, message)])
 
 
 def load_authorisations(
     path: Path, catalog: Catalog, settings: Settings
 ) -> tuple[Authorisations, bytes]:
-    data, raw = read_yaml(path)
+    data, raw = read_yaml(path, AUTHORISATIONS_MAX_BYTES)
     return parse_authorisations(data, str(path), catalog, settings), raw

@@ -12,9 +12,26 @@ import yaml
 
 from socialguard.core.problems import ConfigError, LocatedDict, LocatedList, Problem
 
+# What socialguard reads is written by a person (policy.yaml, authorisations.yaml) or by
+# `catalog import` (a catalogue extra of a million domains is about 36 MiB). The bounds keep a
+# mistaken or hostile file from taking the gateway's memory before it is even validated.
+SETTINGS_MAX_BYTES = 1024 * 1024
+AUTHORISATIONS_MAX_BYTES = 1024 * 1024
+CATALOG_MAX_BYTES = 128 * 1024 * 1024
+
+ALIAS_MESSAGE = (
+    "YAML anchors and aliases (&name, *name) are not accepted — write each value out in full"
+)
+
 
 class _Loader(yaml.SafeLoader):
-    pass
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        """Refuse an anchor or alias before it is used: a few hundred bytes of nested aliases
+        would otherwise expand to gigabytes while being validated."""
+        event = self.peek_event()  # type: ignore[no-untyped-call]
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, ALIAS_MESSAGE, event.start_mark)
+        return super().compose_node(parent, index)
 
 
 def _construct_mapping(loader: _Loader, node: yaml.MappingNode) -> LocatedDict:
@@ -56,6 +73,8 @@ def parse_yaml(text: str, source: str) -> Any:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark else 1
         what = error.problem or str(error)
+        if what == ALIAS_MESSAGE:
+            raise ConfigError([Problem(source, line, what)]) from None
         raise ConfigError(
             [Problem(source, line, f"not valid YAML: {what} — check indentation and quoting")]
         ) from None
@@ -63,13 +82,36 @@ def parse_yaml(text: str, source: str) -> Any:
         raise ConfigError([Problem(source, 1, f"not valid YAML: {error}")]) from None
 
 
-def read_yaml(path: Path) -> tuple[Any, bytes]:
-    """Read and parse a YAML file; returns the data and the raw bytes (for digests)."""
+def read_bounded(path: Path, max_bytes: int) -> bytes:
+    """The file's bytes, or a ConfigError if it cannot be read or is larger than `max_bytes`."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as stream:
+            raw = stream.read(max_bytes + 1)
     except OSError as error:
         reason = error.strerror or str(error)
         raise ConfigError([Problem(str(path), 0, f"cannot read the file: {reason}")]) from None
+    if len(raw) > max_bytes:
+        raise ConfigError(
+            [
+                Problem(
+                    str(path),
+                    0,
+                    f"the file is larger than {_size(max_bytes)}, the most socialguard reads "
+                    "for it — check that this is the right file",
+                )
+            ]
+        )
+    return raw
+
+
+def _size(count: int) -> str:
+    return f"{count // (1024 * 1024)} MiB" if count >= 1024 * 1024 else f"{count} bytes"
+
+
+def read_yaml(path: Path, max_bytes: int = SETTINGS_MAX_BYTES) -> tuple[Any, bytes]:
+    """Read and parse a YAML file of at most `max_bytes`; returns the data and the raw bytes
+    (for digests)."""
+    raw = read_bounded(path, max_bytes)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

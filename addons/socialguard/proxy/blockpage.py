@@ -46,7 +46,11 @@ def _environment() -> jinja2.Environment:
     )
 
 
-def render_html(decision: Decision, reference: str, practice: Practice) -> str:
+def render_html(
+    decision: Decision, reference: str, practice: Practice, rest_break: str | None = None
+) -> str:
+    """The page; `rest_break` is the reader's next break ("today 12:30-13:30"), or None where
+    their zone has none — then the page does not mention breaks at all."""
     return (
         _environment()
         .get_template("block.html")
@@ -61,6 +65,8 @@ def render_html(decision: Decision, reference: str, practice: Practice) -> str:
             policy_url=practice.policy_url,
             privacy_url=practice.privacy_url,
             signup=decision.reason is Reason.WORK_EMAIL_SIGNUP,
+            # A registration with the work address is not allowed in a break either.
+            rest_break=None if decision.reason is Reason.WORK_EMAIL_SIGNUP else rest_break,
         )
     )
 

@@ -28,6 +28,7 @@ from mitmproxy.proxy.layers.http import HTTPMode
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from socialguard.audit.log import AuditLog, utc_now
+from socialguard.core.breaks import next_break_label
 from socialguard.core.events import event_for
 from socialguard.core.hosts import HostError, normalise_host
 from socialguard.core.policy import (
@@ -40,7 +41,14 @@ from socialguard.core.policy import (
     decide,
     most_restrictive,
 )
-from socialguard.core.signup import MAX_INSPECTED, is_guarded, work_address_domain
+from socialguard.core.signup import (
+    MAX_INSPECTED,
+    SignupRequest,
+    examine,
+    is_guarded,
+    signup_decision,
+)
+from socialguard.files.signup_file import embedded_endpoints
 from socialguard.proxy import blockpage
 from socialguard.proxy.directory import DIRECTORY_GROUPS
 from socialguard.proxy.metrics import Metrics
@@ -512,27 +520,26 @@ class Enforcer:
             host = next((h for h in hosts if is_guarded(h, settings.signup_hosts)), None)
             if host is None:
                 return
-            work_domain = work_address_domain(
-                _form_bytes(request),
-                request.path.partition("?")[2],
-                request.headers.get("content-type", ""),
+            path, _, query = request.path.partition("?")
+            verdict = examine(
+                SignupRequest(
+                    host=host,
+                    path=path,
+                    query=query,
+                    body=_form_bytes(request),
+                    content_type=request.headers.get("content-type", ""),
+                ),
+                settings.signup_hosts,
                 settings.email_domains,
+                embedded_endpoints(),
             )
-            if work_domain is None:
-                return
+            if not verdict.refuse:
+                return  # signing in, checking out, a newsletter: not a registration
             who = self._who_for(flow.client_conn, flow.metadata)
-            match = policy.catalog.lookup(host)
-            service = match.service
-            decision = Decision(
-                action=Action.BLOCK,
-                reason=Reason.WORK_EMAIL_SIGNUP,
-                host=host,
-                service=service.id if service else None,
-                service_name=service.name if service else None,
-                category=service.category if service else None,
-                detail=f"an address at {work_domain}",
-            )
-            reference = self._record(who, decision, policy, via="signup")
+            decision = signup_decision(verdict, host, who, self._clock(), policy)
+            reference = self._record(who, decision, policy, via="signup", rule=str(verdict.rule))
+            if not decision.blocked:
+                return  # a business registration under an exemption that names the site
             if self._metrics is not None:
                 self._metrics.decided(decision, None)
             flow.response = self._refusal(decision, reference, flow, html=True)
@@ -579,12 +586,14 @@ class Enforcer:
     def _refusal(
         self, decision: Decision, reference: str, flow: http.HTTPFlow, *, html: bool
     ) -> http.Response:
-        practice = self._policy().settings.practice
+        settings = self._policy().settings
         headers = flow.request.headers
         if html and blockpage.wants_html(
             headers.get("accept", ""), headers.get("x-requested-with", "")
         ):
-            body = blockpage.render_html(decision, reference, practice)
+            zone = self._who_for(flow.client_conn, flow.metadata).zone
+            rest_break = next_break_label(settings, zone, self._clock())
+            body = blockpage.render_html(decision, reference, settings.practice, rest_break)
             content_type = "text/html; charset=utf-8"
         elif "json" in headers.get("accept", "").lower():
             body = blockpage.render_json(decision, reference)

@@ -103,6 +103,16 @@ class Metrics:
         )
         self.registry.register(_PolicyCollector(policy, clock, self._loaded_at))
         self._decision_counters: dict[tuple[str, str, str], Any] = {}
+        self._policy = policy
+        # Every known label value starts at 0, so a first rejection or a first use is an
+        # increase a rule can see (a series that appears at 1 has no increase()).
+        for result in ("loaded", "rejected"):
+            self.reloads.labels(result)
+        self._know_exemptions()
+
+    def _know_exemptions(self) -> None:
+        for exemption in self._policy().authorisations.exemptions:
+            self.exceptions.labels(exemption.id)
 
     def decided(self, decision: Decision, seconds: float | None) -> None:
         """Count one decision; `seconds` is None when it was remembered, not worked out."""
@@ -120,6 +130,7 @@ class Metrics:
         self.reloads.labels("loaded" if ok else "rejected").inc()
         if ok:
             self._loaded_at[0] = time.time()
+            self._know_exemptions()
 
     def serve(self, listen: str) -> None:
         """Expose /metrics on HOST:PORT (IT's choice; loopback unless a scraper needs more)."""

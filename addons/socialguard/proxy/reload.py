@@ -179,7 +179,8 @@ class PolicyWatcher:
         interval: float = POLL_SECONDS,
         on_result: Callable[[bool], None] | None = None,
     ) -> None:
-        self._paths = paths
+        # Each file in force is named outright: deleting one is refused, not read as "defaults".
+        self._paths = paths.pin()
         self._holder = holder
         self._audit = audit
         self._load = load
@@ -257,6 +258,7 @@ class PolicyWatcher:
             return None  # touched, not changed
         # In force first, recorded second: a revocation must not wait on a slow or full disk.
         self._holder.replace(policy)
+        self._paths = self._paths.pin()  # a default file that appeared is now in force too
         self._rejected = False
         if self._on_result is not None:
             self._on_result(True)

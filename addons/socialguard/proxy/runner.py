@@ -24,8 +24,9 @@ from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.directory import DirectorySignIn
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
-from socialguard.proxy.reload import PolicyHolder, PolicyWatcher, Recorder
-from socialguard.proxy.signin import CachingProxyAuth
+from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
+from socialguard.proxy.reload import Recorder as ReloadRecorder
+from socialguard.proxy.signin import Recorder, SignIn
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,13 +42,16 @@ class ProxyOptions:
     confdir: str | None = None
 
 
-def addon_chain(enforcer: object, directory: object | None = None) -> list[object]:
-    """mitmproxy's default addons with ProxyAuth cached (and directory sign-in beside it) and
-    the enforcer before NextLayer."""
+def addon_chain(
+    enforcer: object, audit: Recorder | None = None, directory: object | None = None
+) -> list[object]:
+    """mitmproxy's default addons with ProxyAuth replaced by SignIn (checked off the event loop,
+    limited per address, following its file), directory sign-in beside it, and the enforcer
+    before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
         if isinstance(addon, proxyauth.ProxyAuth):
-            chain.append(CachingProxyAuth())
+            chain.append(SignIn(audit))
             if directory is not None:
                 chain.append(directory)
             continue
@@ -79,7 +83,7 @@ async def serve(
     audit: AuditLog,
     paths: PolicyPaths,
     metrics: Metrics | None = None,
-    recorder: Recorder | None = None,
+    recorder: ReloadRecorder | None = None,
 ) -> int:
     """Run the proxy, following the policy files, until SIGINT/SIGTERM; returns the exit code."""
     logging.getLogger().setLevel(logging.INFO)
@@ -91,7 +95,8 @@ async def serve(
         lambda: holder().settings.ldap, audit, contact=lambda: holder().settings.practice.contact
     )
     mitm.addons.add(
-        *addon_chain(enforcer, directory), errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+        *addon_chain(enforcer, audit, directory),
+        errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
     )
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
