@@ -278,3 +278,16 @@ def test_a_period_of_any_length(log: Path) -> None:
     assert report.blocks == 3
     assert report.title == "1 November 2026 to 3 November 2026"
     assert len(report.days) == 3
+
+
+def test_a_counted_event_counts_each_repeat() -> None:
+    """Repeats recorded as one event with a count (the gate's burst rule) count as blocks."""
+    events = [
+        {"ts": "2026-11-10T09:00:00.000Z", "event": "access.blocked", "service": "tiktok"},
+        {"ts": "2026-11-10T09:00:05.000Z", "event": "access.blocked", "service": "tiktok",
+         "count": 39, "window_seconds": 10},
+    ]  # fmt: skip
+    report = build_report(events, "2026-11", LONDON)
+    assert report.blocks == 40
+    assert report.blocks_by_service[0] == ("tiktok", 40)
+    assert sum(report.blocks_by_day.values()) == 40

@@ -458,3 +458,32 @@ def test_a_sign_in_spec_that_checks_no_password_is_refused(spec: object) -> None
 def test_sign_in_specs_that_check_a_password_are_taken(spec: str) -> None:
     assert proxyauth_problem(spec) is None
     assert settings_from(f"identity:\n  proxyauth: {spec!r}\n").proxyauth == spec
+
+
+def test_connect_ports_destinations_and_limits_are_read() -> None:
+    text = (
+        "connect_ports: [443, 8443]\n"
+        "destinations: {allow: [10.1.2.0/24], deny: [192.168.50.0/24]}\n"
+        "zones:\n  - name: byod\n    subnets: [10.20.0.0/24]\n"
+        "    destinations: {deny: [10.10.0.0/24]}\n"
+        "limits: {header_timeout_seconds: 2, connections_per_client: 9}\n"
+    )
+    settings = parse_settings(parse_yaml(text, "policy.yaml"), "policy.yaml")
+    assert settings.connect_ports == frozenset({443, 8443})
+    assert [str(n) for n in settings.destinations.allow] == ["10.1.2.0/24"]
+    assert [str(n) for n in settings.destinations.deny] == ["192.168.50.0/24"]
+    assert [str(n) for n in settings.zones[0].destinations_deny] == ["10.10.0.0/24"]
+    assert (settings.header_timeout_seconds, settings.connections_per_client) == (2.0, 9)
+    defaults = parse_settings(None, "policy.yaml")
+    assert defaults.connect_ports == frozenset({443})
+    assert defaults.destinations.allow == ()
+
+
+def test_bad_connect_ports_and_destinations_name_the_line() -> None:
+    text = "practice: {name: x}\nconnect_ports: [http]\ndestinations: {allow: [nope], other: 1}\n"
+    with pytest.raises(ConfigError) as raised:
+        parse_settings(parse_yaml(text, "policy.yaml"), "policy.yaml")
+    message = str(raised.value)
+    assert "policy.yaml:2: connect_ports" in message
+    assert "policy.yaml:3: destinations.other: unknown key" in message
+    assert "'nope' is not a network" in message

@@ -20,6 +20,25 @@ from tests.loopback import LOOPBACK, free_port, loopback_internet, tls_origin, w
 
 SOCIALGUARD = [sys.executable, "-m", "socialguard"]
 PASSWORD = "secret"
+# The tests' origins, upstreams and echo servers live on loopback, which the proxy refuses as
+# a destination by default (its own services are there): every test proxy's policy lets it in,
+# as the acceptance checks' do (../shared/acceptance/lib.sh).
+LOOPBACK_ALLOWED = 'destinations: {allow: ["127.0.0.0/8", "::1/128"]}\n'
+
+
+def loopback_allowed(args: tuple[str, ...], tmp: Path) -> list[str]:
+    """The arguments with a policy that may reach loopback: the given --config gets the key
+    added in place (so a test that edits it later keeps it), or a policy holding only it."""
+    args_list = list(args)
+    if "--config" in args_list:
+        path = Path(args_list[args_list.index("--config") + 1])
+        text = path.read_text() if path.exists() else ""
+        if "destinations:" not in text:
+            path.write_text(text.rstrip("\n") + "\n" + LOOPBACK_ALLOWED)
+        return args_list
+    path = tmp / "policy-loopback.yaml"
+    path.write_text(LOOPBACK_ALLOWED)
+    return [*args_list, "--config", str(path)]
 
 
 @dataclass
@@ -94,7 +113,7 @@ def start(tmp: Path, *args: str, env: dict[str, str] | None = None) -> RunningPr
     audit = tmp / "audit.jsonl"
     log = tmp / "proxy.log"
     command = [*SOCIALGUARD, "run", "--listen", f"{LOOPBACK}:{port}", "--audit-log", str(audit)]
-    command += ["--confdir", str(tmp / "mitmproxy"), *args]
+    command += ["--confdir", str(tmp / "mitmproxy"), *loopback_allowed(args, tmp)]
     with log.open("wb") as output:
         process = subprocess.Popen(
             command,

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from socialguard.proxy.enforcer import strip_quic_alt_svc
+from socialguard.proxy.alt_svc import strip_quic_alt_svc
 from tests.loopback import LOOPBACK, ORIGIN_BODY, _Server, serving
 from tests.proxy.conftest import RunningProxy
 from tests.proxy.test_blockpage_https import (

@@ -220,11 +220,14 @@ def _count(
             continue
         name = event.get("event")
         day = _local_day(ts, tz)
+        # Repeats of one block within a short window are one event with a count.
+        times = event.get("count")
+        times = times if isinstance(times, int) and not isinstance(times, bool) and times > 0 else 1
         if name == Event.ACCESS_BLOCKED:
-            report.blocks += 1
-            by_service[service_of(event)] += 1
+            report.blocks += times
+            by_service[service_of(event)] += times
             if day is not None:
-                blocks_by_day[day] += 1
+                blocks_by_day[day] += times
         elif name == Event.ACCESS_EXCEPTION:
             report.exceptions += 1
             key = (
@@ -239,7 +242,7 @@ def _count(
         elif name == Event.ACCESS_BREAK_WINDOW:
             report.breaks += 1
         elif name == Event.SIGNUP_BLOCKED:
-            report.signup_blocks += 1
+            report.signup_blocks += times
         elif name == Event.POLICY_LOADED:
             report.policy_loads += 1
         elif name == Event.POLICY_REJECTED:

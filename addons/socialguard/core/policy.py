@@ -52,6 +52,21 @@ class Reason(enum.StrEnum):
     MALFORMED_HOST = "malformed_host"
     WORK_EMAIL_SIGNUP = "work_email_signup"
     INTERNAL_ERROR = "internal_error"
+    PORT_NOT_ALLOWED = "port_not_allowed"
+    NOT_TLS = "not_tls"
+    DESTINATION_REFUSED = "destination_refused"
+
+
+# Answers that depend on the name and the policy alone, never on who asks or when: the same raw
+# name always gets the same one while the policy in force is the same object, so it may be kept.
+TIMELESS_REASONS = frozenset(
+    {
+        Reason.NOT_SOCIAL_MEDIA,
+        Reason.NEVER_BLOCK,
+        Reason.CATEGORY_NOT_ENFORCED,
+        Reason.IP_LITERAL,
+    }
+)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -284,6 +299,12 @@ def _decide_zone(
         service_name=service.name,
         category=service.category,
     )
+
+
+def refusal(reason: Reason, host: str, detail: str = "") -> Decision:
+    """A block that no catalogue entry explains: a malformed name, a port, a protocol, an
+    address, or a check that failed (INTERNAL_ERROR: blocked to be safe)."""
+    return Decision(action=Action.BLOCK, reason=reason, host=host[:255], detail=detail)
 
 
 def most_restrictive(decisions: list[Decision]) -> Decision:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from socialguard.core.catalog import CATEGORIES
+from socialguard.core.destinations import Destinations
 from socialguard.core.directory import LdapSettings, parse_ldap
 from socialguard.core.hosts import unmapped
 from socialguard.core.problems import LocatedDict, Problems, unknown_keys
@@ -82,6 +83,13 @@ DEFAULTS: dict[str, Any] = {
     "metrics": {"listen": None},
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
+    # CONNECT only to these ports (Squid's default): anything else is a tunnel to anywhere.
+    "connect_ports": [443],
+    # Addresses the proxy may reach beyond its defaults (allow) and more it must refuse (deny).
+    "destinations": {"allow": [], "deny": []},
+    # A request head (or a tunnel's ClientHello) not complete within this is closed; and no
+    # client address may hold more connections at once than this.
+    "limits": {"header_timeout_seconds": 10, "connections_per_client": 256},
 }
 _SITE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 # The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
@@ -112,6 +120,9 @@ class Zone:
     name: str
     networks: tuple[IPNetwork, ...]
     break_windows: tuple[BreakWindow, ...] = ()
+    # Networks the proxy may not reach for a client of this zone (e.g. practice servers from
+    # the personal-devices Wi-Fi).
+    destinations_deny: tuple[IPNetwork, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -161,6 +172,10 @@ class Settings:
     timezone: zoneinfo.ZoneInfo
     max_exemption_days: int
     ldap: LdapSettings | None = None
+    connect_ports: frozenset[int] = frozenset({443})
+    destinations: Destinations = Destinations()  # noqa: RUF009 - frozen, so one shared is safe
+    header_timeout_seconds: float = 10.0
+    connections_per_client: int = 256
 
     @property
     def device_names(self) -> frozenset[str]:
@@ -295,10 +310,86 @@ def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
                 continue
             networks.append(network)
         windows = _break_windows(item.get("break_windows"), f"zones[{i}]", item_line, problems)
+        deny: tuple[IPNetwork, ...] = ()
+        zone_destinations = item.get("destinations")
+        if zone_destinations is not None:
+            if not isinstance(zone_destinations, dict) or set(zone_destinations) - {"deny"}:
+                problems.add(
+                    item_line, f"zones[{i}].destinations: write {{deny: [192.168.50.0/24]}}"
+                )
+            else:
+                deny = _networks(
+                    zone_destinations.get("deny"), f"zones[{i}].destinations.deny", item_line,
+                    problems,
+                )  # fmt: skip
         zones.append(
-            Zone(name=item["name"], networks=tuple(networks), break_windows=tuple(windows))
+            Zone(
+                name=item["name"],
+                networks=tuple(networks),
+                break_windows=tuple(windows),
+                destinations_deny=deny,
+            )
         )
     return tuple(zones)
+
+
+def _networks(value: Any, where: str, line: int, problems: Problems) -> tuple[IPNetwork, ...]:
+    """A list of CIDR networks (a bare address is its own /32 or /128)."""
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        problems.add(line, f"{where}: must be a list of networks, e.g. [192.168.50.0/24]")
+        return ()
+    networks = []
+    for item in value:
+        try:
+            networks.append(ipaddress.ip_network(str(item), strict=False))
+        except ValueError:
+            problems.add(line, f"{where}: {item!r} is not a network (write e.g. 10.1.2.0/24)")
+    return tuple(networks)
+
+
+def _connect_ports(value: Any, line: int, problems: Problems) -> frozenset[int]:
+    if not isinstance(value, list) or not value or not all(_whole(p, 1, 65535) for p in value):
+        problems.add(line, "connect_ports: must be a list of port numbers, e.g. [443]")
+        return frozenset({443})
+    return frozenset(value)
+
+
+def _destinations(value: Any, raw: Any, line: int, problems: Problems) -> Destinations:
+    where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+    for key in value:
+        if key not in ("allow", "deny"):
+            problems.add(where(key), f"destinations.{key}: unknown key (known: allow, deny)")
+    return Destinations(
+        allow=_networks(value.get("allow"), "destinations.allow", where("allow"), problems),
+        deny=_networks(value.get("deny"), "destinations.deny", where("deny"), problems),
+    )
+
+
+def _limits(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> dict[str, Any]:
+    defaults: dict[str, Any] = DEFAULTS["limits"]
+    limits = dict(value)
+    where = raw.line_of if isinstance(raw, LocatedDict) else (lambda _key: line)
+    for key in value:
+        if key not in defaults:
+            problems.add(
+                where(key), f"limits.{key}: unknown key (known: {', '.join(sorted(defaults))})"
+            )
+    timeout = limits["header_timeout_seconds"]
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= 600:
+        problems.add(
+            where("header_timeout_seconds"),
+            "limits.header_timeout_seconds: must be a number of seconds from 0 to 600, e.g. 10",
+        )
+        limits["header_timeout_seconds"] = defaults["header_timeout_seconds"]
+    if not _whole(limits["connections_per_client"], 1, 100_000):
+        problems.add(
+            where("connections_per_client"),
+            "limits.connections_per_client: must be a whole number, e.g. 256",
+        )
+        limits["connections_per_client"] = defaults["connections_per_client"]
+    return limits
 
 
 def _optional_text(section: dict[str, Any], key: str) -> str | None:
@@ -424,6 +515,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         problems.add(line("timezone"), f"timezone: unknown zone {merged['timezone']!r}")
         timezone = zoneinfo.ZoneInfo("Europe/London")
     audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
+    limits = _limits(merged["limits"], data.get("limits"), line("limits"), problems)
     practice = merged["practice"]
     proxyauth = merged["identity"].get("proxyauth")
     if proxyauth is not None:
@@ -511,6 +603,12 @@ def parse_settings(data: Any, source: str) -> Settings:
         metrics_listen=merged["metrics"].get("listen"),
         timezone=timezone,
         max_exemption_days=max_days,
+        connect_ports=_connect_ports(merged["connect_ports"], line("connect_ports"), problems),
+        destinations=_destinations(
+            merged["destinations"], data.get("destinations"), line("destinations"), problems
+        ),
+        header_timeout_seconds=float(limits["header_timeout_seconds"]),
+        connections_per_client=limits["connections_per_client"],
     )
     problems.raise_if_any()
     return settings

@@ -19,6 +19,7 @@ from mitmproxy import addons, master, options
 from mitmproxy.addons import errorcheck, next_layer, proxyauth
 
 from socialguard.audit.log import AuditLog
+from socialguard.core.signup import MAX_INSPECTED
 from socialguard.files.policy_files import PolicyPaths
 from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.directory import DirectorySignIn
@@ -27,6 +28,8 @@ from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
 from socialguard.proxy.reload import Recorder as ReloadRecorder
 from socialguard.proxy.signin import Recorder, SignIn
+
+STREAM_BODIES_ABOVE = f"{MAX_INSPECTED // 1024}k"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,6 +74,9 @@ def mitmproxy_options(opts: ProxyOptions) -> dict[str, object]:
         "proxyauth": opts.proxyauth,
         # Eager connects to a blocked site at CONNECT time, before a page could be shown.
         "connection_strategy": "lazy" if opts.https_block_page else "eager",
+        # A body larger than what the signup guard reads is passed on as it arrives, never
+        # held whole: one 300 MiB upload would otherwise cost the proxy twice that in memory.
+        "stream_large_bodies": STREAM_BODIES_ABOVE,
     }
     if opts.confdir:
         values["confdir"] = opts.confdir
