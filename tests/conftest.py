@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import tempfile
 
 from socialguard.core.authorisations import parse_authorisations
 from socialguard.core.catalog import parse_catalog
@@ -110,3 +112,9 @@ def make_policy(settings_text: str = SETTINGS) -> Policy:
         parse_yaml(AUTHORISATIONS, "authorisations.yaml"), "authorisations.yaml", catalog, settings
     )
     return Policy(settings=settings, catalog=catalog, authorisations=authorisations, digest="d")
+
+
+# An installation on the machine running the tests (/etc/socialguard/policy.yaml) must not
+# become their policy: the installed layout is looked for under an empty folder instead. Set
+# in the environment, so `socialguard run` subprocesses inherit it.
+os.environ["SOCIALGUARD_ROOT"] = tempfile.mkdtemp(prefix="socialguard-no-install-")

@@ -27,11 +27,15 @@ LOOPBACK_ALLOWED = 'destinations: {allow: ["127.0.0.0/8", "::1/128"]}\n'
 
 
 def loopback_allowed(args: tuple[str, ...], tmp: Path) -> list[str]:
-    """The arguments with a policy that may reach loopback: the given --config gets the key
-    added in place (so a test that edits it later keeps it), or a policy holding only it."""
+    """The arguments with a policy that may reach loopback: the given --config (or the default
+    config/policy.yaml where the proxy runs) gets the key added in place, so a test that edits
+    it later keeps it; else a policy holding only it."""
     args_list = list(args)
-    if "--config" in args_list:
-        path = Path(args_list[args_list.index("--config") + 1])
+    default = tmp / "config" / "policy.yaml"  # a proxy run on its default paths
+    if "--config" in args_list or default.exists():
+        path = (
+            Path(args_list[args_list.index("--config") + 1]) if "--config" in args_list else default
+        )
         text = path.read_text() if path.exists() else ""
         if "destinations:" not in text:
             path.write_text(text.rstrip("\n") + "\n" + LOOPBACK_ALLOWED)

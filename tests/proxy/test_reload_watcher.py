@@ -172,8 +172,10 @@ def test_the_watched_files_include_extra_catalogues_and_absent_defaults(
     config.write_text(f"catalogs: [{extra}]\n")
     paths = PolicyPaths(config, None)
     watcher = PolicyWatcher(paths, PolicyHolder(load_policy(paths)), Recorded())
-    assert watcher.files() == [config, Path("allowlists/authorisations.yaml"), extra]
-    assert file_stamp(Path("allowlists/authorisations.yaml")) is None
+    # The default list of a policy file outside config/ and /etc/socialguard is beside it.
+    default = tmp_path / "allowlists/authorisations.yaml"
+    assert watcher.files() == [config, default, extra]
+    assert file_stamp(default) is None
 
 
 def test_watch_polls_until_cancelled(setup: Any) -> None:

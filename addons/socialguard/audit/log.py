@@ -313,6 +313,32 @@ class _ChainedFile:
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return written
 
+    def truncated_to(self) -> int | None:
+        """The file's size when something outside cut it shorter than what was written (e.g.
+        logrotate's copytruncate), else None; the writer then carries on from that size."""
+        actual = os.fstat(self._fd).st_size
+        if actual >= self.size:
+            return None
+        self.size = actual
+        return actual
+
+    def health(self) -> str | None:
+        """Why the next event may not be written (None when it can be): the file moved, replaced
+        or removed under the writer, its folder not writable, or the disk full."""
+        try:
+            on_disk = os.stat(self.path)
+        except OSError as error:
+            return f"the audit log {self.path} is not there ({error.strerror}): moved or removed"
+        held = os.fstat(self._fd)
+        if (on_disk.st_dev, on_disk.st_ino) != (held.st_dev, held.st_ino):
+            return f"the audit log {self.path} was replaced under the proxy (it writes elsewhere)"
+        if not os.access(self.path.parent, os.W_OK) or not os.access(self.path, os.W_OK):
+            return f"the audit log {self.path} or its folder is not writable"
+        disk = os.statvfs(self.path.parent)
+        if disk.f_bavail * disk.f_frsize < 1024 * 1024:
+            return f"the disk holding the audit log {self.path} is full"
+        return None
+
     def _truncate(self) -> None:
         """Cut the file back to its last whole line (after a failed write)."""
         os.ftruncate(self._fd, self.size)
@@ -375,8 +401,12 @@ class AuditLog:
         clock: Callable[[], dt.datetime] = utc_now,
         new_id: Callable[[], str] = new_event_id,
         options: AuditOptions | None = None,
+        console_mode: str = "full",
     ) -> None:
         self.path = path
+        # "counts": the console (the journal, kept outside the audit chain) never carries names,
+        # addresses or hosts; "full" writes human_line for every event, for debugging.
+        self._console_counts = ConsoleCounts(clock) if console_mode == "counts" else None
         self.options = options or AuditOptions()
         self._clock = clock
         self._file = _ChainedFile(path, self.options, clock)
@@ -390,6 +420,7 @@ class AuditLog:
             max_workers=1, thread_name_prefix="socialguard-audit"
         )
         self._closed = False
+        self.last_error: str | None = None  # the last write's failure, cleared by a success
         self._logger = structlog.wrap_logger(
             self._file,
             processors=[self._stamp, self._render],
@@ -436,8 +467,23 @@ class AuditLog:
 
     def record(self, event: str, fields: Mapping[str, Any]) -> dict[str, Any]:
         """Write one event and have it on disk before returning it."""
+        cut: int | None = None
         with self._lock:
-            self._logger.info(event, **fields)
+            try:
+                cut = self._file.truncated_to()
+                if cut is not None:
+                    self._logger.info(Event.AUDIT_TRUNCATED, **self._truncated_fields(cut))
+                self._logger.info(event, **fields)
+            except Exception as error:
+                self.last_error = f"writing the audit log failed: {error}"
+                raise
+            self.last_error = None
+            if cut is not None:
+                self._warn(
+                    f"the audit log {self.path} was cut short to {cut} bytes by something else "
+                    "(logrotate's copytruncate?); recorded as audit.truncated. socialguard "
+                    "rotates its own log: remove it from logrotate."
+                )
             written = self._written
             seq = self._file.written_seq
             rotated, self._file.rotated = self._file.rotated, False
@@ -446,9 +492,28 @@ class AuditLog:
         if rotated:
             self._housekeep()
         if self._console is not None:
-            self._console.write(human_line(written) + "\n")
-            self._console.flush()
+            if self._console_counts is None:
+                text: str | None = human_line(written) + "\n"
+            else:
+                text = self._console_counts.line(written)
+            if text:
+                self._console.write(text)
+                self._console.flush()
         return written
+
+    def _truncated_fields(self, size: int) -> dict[str, Any]:
+        return {
+            "size_now": size,
+            "detail": "the active audit log was truncated by another program (logrotate's "
+            "copytruncate?) — the events it held are gone from this file and the chain breaks "
+            "here; socialguard rotates its own log, so nothing else may rotate or truncate it",
+        }
+
+    def health(self) -> str | None:
+        """None when the log can be written, else why not (for /healthz)."""
+        with self._lock:
+            problem = self._file.health()
+        return problem or self.last_error
 
     def _sync_to(self, seq: int) -> None:
         """Group commit: one fsync covers every line written before it started.
@@ -609,6 +674,45 @@ def human_line(event: Mapping[str, Any]) -> str:
     if detail:
         parts.append(f"— {detail}")
     return printable(" ".join(parts))
+
+
+class ConsoleCounts:
+    """The console without personal data: access events only counted (a summary line at most
+    once a minute, at the next event), other events as their name, id and — for policy and
+    audit events, which name files, never people — their detail."""
+
+    EVERY = dt.timedelta(seconds=60)
+
+    def __init__(self, clock: Callable[[], dt.datetime]) -> None:
+        self._clock = clock
+        self._since: dt.datetime | None = None
+        self._counts: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def line(self, event: Mapping[str, Any]) -> str | None:
+        name = str(event.get("event", ""))
+        now = self._clock()
+        with self._lock:
+            if self._since is None:
+                self._since = now
+            if name.startswith("access."):
+                self._counts[name] = self._counts.get(name, 0) + 1
+                if now - self._since < self.EVERY:
+                    return None
+                return self._summary(now)
+            summary = self._summary(now) if self._counts else ""
+        parts = [str(event.get("ts", "")), name, f"id={event.get('id', '')}"]
+        detail = event.get("detail")
+        if detail and name.startswith(("policy.", "audit.")):
+            parts.append(f"— {detail}")
+        return summary + " ".join(parts) + "\n"
+
+    def _summary(self, now: dt.datetime) -> str:
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(self._counts.items()))
+        since = ts_stamp(self._since or now)
+        self._counts.clear()
+        self._since = now
+        return f"{ts_stamp(now)} counts since {since}: {counts}\n"
 
 
 def console_stream() -> TextIO:

@@ -15,11 +15,17 @@ from pathlib import Path
 
 import click
 
-from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, CommandGroup, load_or_exit
+from socialguard.cli.common import (
+    AUTHORISATIONS_OPTION,
+    CONFIG_OPTION,
+    CommandGroup,
+    Refusal,
+    load_or_exit,
+)
 from socialguard.core.dates import parse_moment
 from socialguard.core.explain import sentence
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
-from socialguard.files.policy_files import PolicyPaths
+from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
 
 
 @click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -165,10 +171,15 @@ def _describe(decision: Decision, *, as_json: bool) -> str:
 def validate(config: Path | None, authorisations: Path | None) -> None:
     """Check the policy files; exit 0 when valid, 1 with every problem listed."""
     paths = PolicyPaths(config, authorisations)
+    if paths.config_path() is None:
+        raise Refusal(
+            f"no policy file to check: none was found ({SEARCH_ORDER}) — name one with "
+            "--config FILE, or run from the checkout that holds config/policy.yaml"
+        )
     policy = load_or_exit(paths)
     for warning in policy.authorisations.warnings:
         click.echo(f"warning: {warning}", err=True)
-    files = ", ".join(str(p) for p in paths.watched()) or "embedded defaults"
+    files = ", ".join(str(p) for p in paths.watched(policy.settings))
     click.echo(
         f"valid: {files} — {len(policy.catalog.services)} services, "
         f"{len(policy.authorisations.exemptions)} exemptions, policy {policy.digest}"
@@ -179,10 +190,15 @@ from socialguard.cli.audit import audit  # noqa: E402
 from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
 from socialguard.cli.exemptions import exemptions  # noqa: E402
+from socialguard.cli.pac import pac  # noqa: E402
 from socialguard.cli.policy_pull import policy  # noqa: E402
 from socialguard.cli.privacy import privacy  # noqa: E402
 from socialguard.cli.run import run  # noqa: E402
+from socialguard.cli.status import status  # noqa: E402
 from socialguard.cli.subject_access import export as _export  # noqa: E402, F401 - adds `audit export`
+from socialguard.cli.users import users  # noqa: E402
 
 for _group in (audit, ca, catalog, exemptions, policy, privacy, run):
     main.add_command(_group)
+for _command in (pac, status, users):
+    main.add_command(_command)

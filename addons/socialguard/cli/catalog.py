@@ -32,9 +32,9 @@ from socialguard.core.catalog_import import (
     service_id_for,
 )
 from socialguard.core.hosts import HostError, HostKind, normalise_host
-from socialguard.core.settings import DEFAULT_POLICY_PATH, Settings
+from socialguard.core.settings import Settings
 from socialguard.files.catalog_file import embedded_catalog_path, load_catalog
-from socialguard.files.policy_files import check_exists, load_settings
+from socialguard.files.policy_files import check_exists, find_config, load_settings
 
 PROGRESS_THRESHOLD = 10_000
 SHOWN = 20
@@ -50,7 +50,7 @@ def _settings(config: Path | None) -> Settings:
     if config is not None:
         check_exists(config, "the policy file")
         return load_settings(config)[0]
-    return load_settings(DEFAULT_POLICY_PATH if DEFAULT_POLICY_PATH.is_file() else None)[0]
+    return load_settings(find_config(None)[0])[0]
 
 
 def _catalog(config: Path | None, leave_out: Path | None = None) -> tuple[Catalog, Settings]:

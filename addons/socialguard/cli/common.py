@@ -16,7 +16,8 @@ from socialguard.core.problems import ConfigError
 from socialguard.files.policy_files import PolicyPaths, load_policy
 
 DEFAULT_CONFIG_HELP = (
-    "IT's settings (default: config/policy.yaml if present, else the embedded defaults)."
+    "IT's settings. Default: $SOCIALGUARD_CONFIG, else config/policy.yaml in the current "
+    "directory, else /etc/socialguard/policy.yaml, else the embedded defaults."
 )
 
 
@@ -80,7 +81,9 @@ AUTHORISATIONS_OPTION = click.option(
     "--authorisations",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help="The practice manager's list (default: allowlists/authorisations.yaml).",
+    help="The practice manager's list (default: policy.yaml's `authorisations:`, else "
+    "allowlists/authorisations.yaml beside the checkout's config/, or "
+    "/etc/socialguard/authorisations.yaml when installed).",
 )
 
 

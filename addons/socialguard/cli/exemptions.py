@@ -88,7 +88,7 @@ def _context(config: Path | None, authorisations: Path | None) -> Context:
         check_exists(config, "the policy file")
     settings, _ = load_settings(PolicyPaths(config).config_path())
     catalog, _ = load_catalog(settings.catalogs, settings.practice.domains)
-    return Context(authorisations or DEFAULT_AUTHORISATIONS_PATH, settings, catalog)
+    return Context(authorisations or settings.authorisations_path, settings, catalog)
 
 
 def _load(context: Context) -> Authorisations:
@@ -357,7 +357,8 @@ AUTHORISATIONS = click.option(
     "--authorisations",
     type=click.Path(path_type=Path, dir_okay=False),
     default=None,
-    help=f"The list to read or change (default: {DEFAULT_AUTHORISATIONS_PATH}, as for run).",
+    help="The list to read or change (default: policy.yaml's `authorisations:`, else "
+    f"{DEFAULT_AUTHORISATIONS_PATH} beside the checkout's config/, as for run).",
 )
 UNTIL = click.option(
     "--until",

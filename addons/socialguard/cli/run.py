@@ -10,8 +10,9 @@ from pathlib import Path
 import click
 
 from socialguard.cli.common import AUTHORISATIONS_OPTION, CONFIG_OPTION, Refusal, load_or_exit
+from socialguard.core.policy import Policy
 from socialguard.core.settings import parse_listen, proxyauth_problem
-from socialguard.files.policy_files import PolicyPaths
+from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
 
 
 @click.command()
@@ -37,6 +38,13 @@ from socialguard.files.policy_files import PolicyPaths
     help="Directory of the CA that signs block pages (default from policy.yaml: var/ca).",
 )
 @click.option(
+    "--console",
+    type=click.Choice(["counts", "full"]),
+    default=None,
+    help="What the console (the journal under systemd) shows: counts and errors only, or full "
+    "lines with names, addresses and hosts for debugging (default from policy.yaml: counts).",
+)
+@click.option(
     "--workers",
     type=click.IntRange(1, 64),
     default=1,
@@ -55,11 +63,17 @@ def run(
     upstream: str | None,
     mode: str,
     confdir: str | None,
+    console: str | None,
     workers: int,
     worker_index: int | None,
 ) -> None:
-    """Start the proxy. An invalid policy stops it before it listens."""
-    paths = PolicyPaths(config, authorisations)
+    """Start the proxy. An invalid policy stops it before it listens.
+
+    It says on standard error which files it uses: the policy file (found by --config, then
+    $SOCIALGUARD_CONFIG, then config/policy.yaml here, then /etc/socialguard/policy.yaml), the
+    authorisation list, the audit log and the CA. SIGHUP re-reads every file at once.
+    """
+    paths = PolicyPaths(config, authorisations).fixed()
     policy = load_or_exit(paths)
     settings = policy.settings
     try:
@@ -80,23 +94,28 @@ def run(
             "already running there? Choose another with --listen HOST:PORT or `listen:` in "
             "policy.yaml"
         )
+    ca_dir = Path(confdir) if confdir else settings.ca_dir
     if workers > 1 and worker_index is None:
+        config_path = paths.config_path()
+        listed = paths.authorisations_path(settings)
         sys.exit(
             _supervise(
                 workers,
                 [
-                    *(["--config", str(config)] if config else []),
-                    *(["--authorisations", str(authorisations)] if authorisations else []),
+                    *(["--config", str(config_path)] if config_path else []),
+                    *(["--authorisations", str(listed)] if authorisations and listed else []),
                     *(["--proxyauth", proxyauth] if proxyauth else []),
                     *(["--upstream", upstream] if upstream else []),
-                    *(["--confdir", confdir] if confdir else []),
+                    *(["--console", console] if console else []),
                     *(["--audit-log", str(audit_log)] if audit_log else []),
+                    "--confdir",
+                    str(ca_dir),
                     "--listen",
                     f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                     "--mode",
                     mode,
                 ],
-                confdir or str(settings.ca_dir),
+                ca_dir,
             )
         )
     from socialguard.audit.files import worker_path  # noqa: PLC0415
@@ -111,8 +130,14 @@ def run(
         from socialguard.proxy.workers import share_listening_address  # noqa: PLC0415
 
         share_listening_address()
+    announce_files(paths, policy, audit_path, ca_dir)
     try:
-        audit = AuditLog(audit_path, console=console_stream(), options=audit_options(settings))
+        audit = AuditLog(
+            audit_path,
+            console=console_stream(),
+            options=audit_options(settings),
+            console_mode=console or settings.console,
+        )
     except AuditError as error:
         raise Refusal(str(error)) from None
     except OSError as error:
@@ -140,7 +165,7 @@ def run(
         upstream=upstream or settings.upstream,
         proxyauth=proxyauth or settings.proxyauth,
         https_block_page=settings.https_block == "page",
-        confdir=confdir,
+        confdir=str(ca_dir),
     )
     holder = PolicyHolder(policy)
     metrics = None
@@ -154,7 +179,7 @@ def run(
             metrics_host, metrics_port = parse_listen(metrics_listen)
             metrics_listen = f"{metrics_host}:{metrics_port + worker_index - 1}"
         try:
-            metrics.serve(metrics_listen)
+            metrics.serve(metrics_listen, health=audit.health)
         except (OSError, ValueError) as error:
             raise Refusal(
                 f"cannot serve metrics on {metrics_listen}: {error} — set "
@@ -164,19 +189,70 @@ def run(
     sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics, recorder=recorder)))
 
 
-def _supervise(workers: int, arguments: list[str], ca_dir: str) -> int:
+def _supervise(workers: int, arguments: list[str], ca_dir: Path) -> int:
     """Start `workers` proxy processes on one address and wait for them (see proxy/workers)."""
     from socialguard.proxy.ca import ensure_ca  # noqa: PLC0415
     from socialguard.proxy.workers import supervise, worker_command  # noqa: PLC0415
 
     # Made once here: workers racing to create it would each sign with a different CA.
-    ensure_ca(Path(ca_dir))
+    ensure_ca(ca_dir)
     click.echo(
         f"socialguard: starting {workers} workers on one address; each keeps its own audit "
         "chain (audit.w1.jsonl, …) beside the audit log",
         err=True,
     )
     return supervise([worker_command(i, arguments) for i in range(1, workers + 1)])
+
+
+def announce_files(paths: PolicyPaths, policy: Policy, audit_path: Path, ca_dir: Path) -> None:
+    """Say which files this proxy uses; loudly when it is about to make state where nobody
+    configured it (no policy file at all) or to make a new CA or audit log."""
+    from socialguard.audit.files import log_segments  # noqa: PLC0415
+    from socialguard.proxy.ca import KEY_FILE  # noqa: PLC0415
+
+    settings = policy.settings
+    config = paths.config_path()
+    listed = paths.authorisations_path(settings)
+
+    def say(text: str) -> None:
+        click.echo(f"socialguard: {text}", err=True)
+
+    if config is None:
+        say(
+            f"WARNING: no policy file was found ({SEARCH_ORDER}). Running on the embedded "
+            f"defaults with every file relative to the current directory {Path.cwd()}: audit log "
+            f"{audit_path}, CA {ca_dir}. If socialguard is installed on this machine this is "
+            "the wrong place: stop it and start it with --config /etc/socialguard/policy.yaml "
+            "(or set SOCIALGUARD_CONFIG)."
+        )
+    else:
+        say(f"policy {config} (from {paths.found_by()}; {settings.layout.name} layout)")
+    if listed is not None:
+        say(f"authorisations {listed}")
+    else:
+        say(
+            f"authorisations: none — {settings.authorisations_path} does not exist, so no "
+            "exemptions are in force"
+        )
+    if not (ca_dir / KEY_FILE).exists():
+        say(
+            f"WARNING: no CA in {ca_dir}: making a NEW one there. Devices that trust an earlier "
+            "socialguard CA will not trust this one; if this gateway had a CA, stop and point "
+            "ca_dir in policy.yaml (or --confdir) at it."
+        )
+    else:
+        say(f"CA {ca_dir}")
+    try:
+        existing = bool(log_segments(audit_path))
+    except OSError:
+        existing = False
+    if not existing:
+        say(
+            f"WARNING: no audit log at {audit_path}: starting a NEW one there. If this gateway "
+            "already has an audit log, stop and point audit.path in policy.yaml at it."
+        )
+    else:
+        say(f"audit log {audit_path}")
 
 
 def listen_problem(host: str, port: int) -> str | None:

@@ -38,6 +38,7 @@ class Event(enum.StrEnum):
     AUTH_FAILED = "auth.failed"
     AUTH_RELOADED = "auth.reloaded"
     AUTH_REJECTED = "auth.rejected"
+    AUDIT_TRUNCATED = "audit.truncated"
 
 
 def event_for(decision: Decision) -> Event:

@@ -6,6 +6,7 @@ optional: a file holding one key overrides just that key of `DEFAULTS`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
@@ -28,6 +29,54 @@ DEFAULT_AUDIT_PATH = Path("var/audit.jsonl")
 # The CA for HTTPS block pages lives beside the audit log: one place the gateway keeps state, the
 # same for `run` and `ca export` started from the same directory.
 DEFAULT_CA_DIR = Path("var/ca")
+# Where an installed socialguard keeps its files (deploy/install.sh makes them): a policy file at
+# ROOT/etc/socialguard/policy.yaml takes these defaults under ROOT (normally /).
+INSTALLED_POLICY_PATH = Path("/etc/socialguard/policy.yaml")
+INSTALLED_AUTHORISATIONS = Path("etc/socialguard/authorisations.yaml")
+INSTALLED_CA_DIR = Path("var/lib/socialguard/ca")
+INSTALLED_AUDIT_PATH = Path("var/log/socialguard/audit.jsonl")
+CONSOLE_MODES = ("counts", "full")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Layout:
+    """Where a policy file's relative paths point, and the files it uses when it names none.
+
+    `base` is joined to every relative path written in policy.yaml; the three defaults are used
+    for keys left out. Chosen from where the policy file is (files.policy_files.layout_for).
+    """
+
+    name: str
+    base: Path
+    authorisations: Path
+    ca_dir: Path
+    audit_path: Path
+
+    @classmethod
+    def checkout(cls, root: Path, name: str = "checkout") -> Layout:
+        """config/, allowlists/ and var/ under `root` (today's layout of a git checkout)."""
+        return cls(
+            name=name,
+            base=root,
+            authorisations=root / DEFAULT_AUTHORISATIONS_PATH,
+            ca_dir=root / DEFAULT_CA_DIR,
+            audit_path=root / DEFAULT_AUDIT_PATH,
+        )
+
+    @classmethod
+    def installed(cls, root: Path) -> Layout:
+        """/etc/socialguard, /var/lib/socialguard and /var/log/socialguard under `root`."""
+        return cls(
+            name="installed",
+            base=root / INSTALLED_AUTHORISATIONS.parent,
+            authorisations=root / INSTALLED_AUTHORISATIONS,
+            ca_dir=root / INSTALLED_CA_DIR,
+            audit_path=root / INSTALLED_AUDIT_PATH,
+        )
+
+
+# No policy file at all: the embedded defaults, relative to the current directory.
+CURRENT_DIRECTORY = Layout.checkout(Path(), name="current directory")
 
 # Information sharing (Wikipedia and the like) is catalogued but not enforced by default: it is
 # a reference that clinical and admin staff read for work, not the posting and networking the
@@ -60,9 +109,13 @@ DEFAULTS: dict[str, Any] = {
     "email_domains": [],
     "signup_guard": {"hosts": []},
     "https_block": "refuse",
-    "ca_dir": str(DEFAULT_CA_DIR),
+    "ca_dir": None,  # the layout's (var/ca in a checkout, /var/lib/socialguard/ca installed)
+    "authorisations": None,  # the layout's (allowlists/authorisations.yaml in a checkout)
+    # The console (the journal under systemd): "counts" carries no names, addresses or hosts;
+    # "full" puts them back, for debugging.
+    "console": "counts",
     "audit": {
-        "path": str(DEFAULT_AUDIT_PATH),
+        "path": None,  # the layout's (var/audit.jsonl in a checkout)
         "retention_days": 396,
         "record_paths": False,
         "hmac_key_file": None,
@@ -158,6 +211,10 @@ class Settings:
     signup_hosts: tuple[str, ...]
     https_block: str
     ca_dir: Path
+    authorisations_path: Path
+    authorisations_named: bool  # written in policy.yaml (not the layout's default)
+    console: str
+    layout: Layout
     audit_path: Path
     audit_retention_days: int
     audit_record_paths: bool
@@ -275,7 +332,7 @@ def _parse_days(text: str) -> frozenset[int] | None:
     return frozenset(days)
 
 
-ZONE_KEYS = frozenset({"name", "subnets", "break_windows"})
+ZONE_KEYS = frozenset({"name", "subnets", "break_windows", "destinations"})
 
 
 def _zones(value: Any, line: int, problems: Problems) -> tuple[Zone, ...]:
@@ -411,7 +468,7 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
         problems.add(where(key), f"audit.{key}: {message}")
         audit[key] = defaults[key]
 
-    if not isinstance(audit["path"], str) or not audit["path"]:
+    if audit["path"] is not None and (not isinstance(audit["path"], str) or not audit["path"]):
         bad("path", "must be a file path, e.g. var/audit.jsonl")
     if not _whole(audit["retention_days"], 1, 36500):
         bad("retention_days", "must be a whole number of days, e.g. 396 (13 months)")
@@ -451,8 +508,21 @@ def _audit(value: dict[str, Any], raw: Any, line: int, problems: Problems) -> di
     return audit
 
 
-def parse_settings(data: Any, source: str) -> Settings:
-    """Validate policy.yaml's data (None for an absent or empty file) over the defaults."""
+def _path_setting(value: Any, key: str, line: int, problems: Problems) -> Path | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        problems.add(line, f"{key}: must be a file or folder path")
+        return None
+    return Path(value)
+
+
+def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -> Settings:
+    """Validate policy.yaml's data (None for an absent or empty file) over the defaults.
+
+    Relative paths written in the file are joined to `layout.base`; paths left out are the
+    layout's defaults.
+    """
     problems = Problems(source)
     if data is None:
         data = LocatedDict()
@@ -517,6 +587,19 @@ def parse_settings(data: Any, source: str) -> Settings:
     audit = _audit(merged["audit"], data.get("audit"), line("audit"), problems)
     limits = _limits(merged["limits"], data.get("limits"), line("limits"), problems)
     practice = merged["practice"]
+    base = layout.base
+    ca_dir = _path_setting(merged["ca_dir"], "ca_dir", line("ca_dir"), problems)
+    authorisations = _path_setting(
+        merged["authorisations"], "authorisations", line("authorisations"), problems
+    )
+    console = merged["console"]
+    if console not in CONSOLE_MODES:
+        problems.add(
+            line("console"),
+            "console: must be 'counts' (no names, addresses or hosts on the console or in the "
+            "journal) or 'full' (everything, for debugging)",
+        )
+        console = "counts"
     proxyauth = merged["identity"].get("proxyauth")
     if proxyauth is not None:
         problem = proxyauth_problem(proxyauth)
@@ -525,6 +608,8 @@ def parse_settings(data: Any, source: str) -> Settings:
             at = identity.line_of("proxyauth") if isinstance(identity, LocatedDict) else 0
             problems.add(at or line("identity"), f"identity.proxyauth: {problem}")
             proxyauth = None
+    if isinstance(proxyauth, str) and proxyauth.startswith("@"):
+        proxyauth = "@" + str(base / proxyauth[1:])
     max_days = merged["exemptions"].get("max_days")
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
@@ -545,6 +630,13 @@ def parse_settings(data: Any, source: str) -> Settings:
         else (lambda _k: line("identity"))
     )
     ldap = parse_ldap(identity.get("ldap"), identity_line("ldap"), source, problems)
+    if ldap is not None:
+        # Relative paths in policy.yaml are relative to its base folder, as every other one.
+        ldap = dataclasses.replace(
+            ldap,
+            ca_file=base / ldap.ca_file,
+            bind_password_file=base / ldap.bind_password_file,
+        )
     if ldap is not None and identity.get("proxyauth"):
         problems.add(
             identity_line("proxyauth"),
@@ -570,7 +662,7 @@ def parse_settings(data: Any, source: str) -> Settings:
         upstream=merged["upstream"],
         enforced_categories=frozenset(enforced),
         catalogs=tuple(
-            Path(p) for p in _str_list(merged["catalogs"], "catalogs", line("catalogs"), problems)
+            base / p for p in _str_list(merged["catalogs"], "catalogs", line("catalogs"), problems)
         ),
         zones=_zones(merged["zones"], line("zones"), problems),
         default_zone=str(merged["default_zone"]),
@@ -589,12 +681,20 @@ def parse_settings(data: Any, source: str) -> Settings:
             problems,
         ),
         https_block=https_block,
-        ca_dir=Path(str(merged["ca_dir"])),
-        audit_path=Path(str(audit["path"])),
+        ca_dir=base / ca_dir if ca_dir is not None else layout.ca_dir,
+        authorisations_path=(
+            base / authorisations if authorisations is not None else layout.authorisations
+        ),
+        authorisations_named=authorisations is not None,
+        console=console,
+        layout=layout,
+        audit_path=base / audit["path"] if audit["path"] else layout.audit_path,
         audit_retention_days=audit["retention_days"],
         audit_record_paths=audit["record_paths"],
         audit_copies_to=tuple(audit["copies_to"]),
-        audit_hmac_key_file=audit["hmac_key_file"],
+        audit_hmac_key_file=(
+            base / audit["hmac_key_file"] if audit["hmac_key_file"] is not None else None
+        ),
         audit_durability=audit["durability"],
         audit_group_commit_ms=audit["group_commit_ms"],
         audit_rotate=audit["rotate"],

@@ -5,6 +5,7 @@ A policy either loads whole or not at all: a caller never sees half a policy.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,18 +14,76 @@ from socialguard.core.catalog import Catalog
 from socialguard.core.policy import Policy, digest_of
 from socialguard.core.problems import ConfigError, Problem, Problems
 from socialguard.core.settings import (
-    DEFAULT_AUTHORISATIONS_PATH,
+    CURRENT_DIRECTORY,
     DEFAULT_POLICY_PATH,
+    INSTALLED_POLICY_PATH,
+    Layout,
     Settings,
     parse_settings,
 )
 from socialguard.files.catalog_file import load_catalog
 from socialguard.files.yamlfile import AUTHORISATIONS_MAX_BYTES, SETTINGS_MAX_BYTES, read_yaml
 
+ENVIRONMENT_VARIABLE = "SOCIALGUARD_CONFIG"
+# Where the installed layout is looked for (default /): the tests point it at an empty folder,
+# so an installation on the machine running them never leaks into them.
+ROOT_VARIABLE = "SOCIALGUARD_ROOT"
+
+
+def installed_policy_path() -> Path:
+    root = os.environ.get(ROOT_VARIABLE)
+    if not root:
+        return INSTALLED_POLICY_PATH
+    return Path(root) / INSTALLED_POLICY_PATH.relative_to("/")
+
+
+SEARCH_ORDER = (
+    f"--config, then ${ENVIRONMENT_VARIABLE}, then config/policy.yaml in the current "
+    f"directory, then {INSTALLED_POLICY_PATH}"
+)
+
+
+def find_config(config: Path | None) -> tuple[Path | None, str]:
+    """The policy file in force and how it was found: --config, then $SOCIALGUARD_CONFIG, then
+    the checkout's config/policy.yaml (current directory), then /etc/socialguard/policy.yaml.
+
+    (None, why) when there is none: the embedded defaults.
+    """
+    if config is not None:
+        return config, "--config"
+    named = os.environ.get(ENVIRONMENT_VARIABLE)
+    if named:
+        return Path(named), ENVIRONMENT_VARIABLE
+    if DEFAULT_POLICY_PATH.is_file():
+        return DEFAULT_POLICY_PATH, "the checkout's config/policy.yaml"
+    installed = installed_policy_path()
+    if installed.is_file():
+        return installed, "the installed policy"
+    return None, f"no policy file found ({SEARCH_ORDER})"
+
+
+def layout_for(config: Path | None) -> Layout:
+    """Where relative paths in `config` point and which files it uses when it names none.
+
+    ROOT/etc/socialguard/policy.yaml: installed, under ROOT (/etc/socialguard/authorisations.yaml,
+    /var/lib/socialguard/ca, /var/log/socialguard/audit.jsonl when ROOT is /). DIR/config/
+    policy.yaml: a checkout, under DIR (allowlists/, var/). Any other file: beside it, as if it
+    were a checkout's root. No file: the current directory.
+    """
+    if config is None:
+        return CURRENT_DIRECTORY
+    folder = config.parent
+    if folder.name == "socialguard" and folder.parent.name == "etc":
+        root = folder.parent.parent
+        return Layout.installed(root if str(root) not in ("", ".") else Path("/"))
+    if folder.name == "config":
+        return Layout.checkout(folder.parent)
+    return Layout.checkout(folder, name="beside the policy file")
+
 
 @dataclass(frozen=True, slots=True)
 class PolicyPaths:
-    """Where the policy comes from. `None` means the default path, if that file exists.
+    """Where the policy comes from. `None` means found by the search order (find_config).
 
     `pinned` paths were in force once: the proxy's watcher pins the files it has loaded, so a
     file deleted under it is a rejection (the last good policy stays), never a quiet fall back
@@ -33,29 +92,50 @@ class PolicyPaths:
 
     config: Path | None = None
     authorisations: Path | None = None
+    origin: str | None = None  # how `config` was found, once fixed()
     pinned: bool = False
 
     def config_path(self) -> Path | None:
-        if self.config is not None:
-            return self.config
-        return DEFAULT_POLICY_PATH if DEFAULT_POLICY_PATH.is_file() else None
+        return find_config(self.config)[0]
 
-    def authorisations_path(self) -> Path | None:
+    def found_by(self) -> str:
+        return self.origin or find_config(self.config)[1]
+
+    def fixed(self) -> PolicyPaths:
+        """The same paths with the policy file found now, so a running proxy keeps to it."""
+        config, origin = find_config(self.config)
+        return PolicyPaths(config, self.authorisations, origin)
+
+    def authorisations_path(self, settings: Settings | None = None) -> Path | None:
+        """--authorisations, else policy.yaml's `authorisations:`, else the layout's default
+        when that file exists."""
         if self.authorisations is not None:
             return self.authorisations
-        return DEFAULT_AUTHORISATIONS_PATH if DEFAULT_AUTHORISATIONS_PATH.is_file() else None
+        if settings is None:
+            settings = load_settings(self.config_path())[0]
+        path = settings.authorisations_path
+        return path if path.is_file() else None
 
-    def watched(self) -> list[Path]:
-        return [p for p in (self.config_path(), self.authorisations_path()) if p is not None]
+    def watched(self, settings: Settings | None = None) -> list[Path]:
+        return [
+            p for p in (self.config_path(), self.authorisations_path(settings)) if p is not None
+        ]
 
-    def pin(self) -> PolicyPaths:
-        """These paths with each file now in use named outright, so its absence is refused."""
-        return PolicyPaths(self.config_path(), self.authorisations_path(), pinned=True)
+    def pin(self, settings: Settings | None = None) -> PolicyPaths:
+        """These paths with each file now in use named outright, so its absence is refused.
+        `settings` are those in force (read from the policy file when not given)."""
+        config, origin = find_config(self.config)
+        authorisations = self.authorisations_path(settings)
+        return PolicyPaths(config, authorisations, self.origin or origin, pinned=True)
 
 
 def load_policy(paths: PolicyPaths) -> Policy:
     """Read and validate settings, catalogue and authorisations; raises ConfigError."""
-    named = ((paths.config, "the policy file"), (paths.authorisations, "the authorisation list"))
+    config, found_by = find_config(paths.config)
+    named = (
+        (config, f"the policy file (from {found_by})"),
+        (paths.authorisations, "the authorisation list"),
+    )
     missing: list[Problem] = []  # both named at once if both are gone
     for path, what in named:
         if path is not None:
@@ -65,9 +145,9 @@ def load_policy(paths: PolicyPaths) -> Policy:
                 missing.extend(error.problems)
     if missing:
         raise ConfigError(missing)
-    settings, settings_raw = load_settings(paths.config_path())
+    settings, settings_raw = load_settings(config)
     catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
-    authorisations_path = paths.authorisations_path()
+    authorisations_path = paths.authorisations_path(settings)
     if authorisations_path is None:
         authorisations, authorisations_raw = EMPTY, b""
     else:
@@ -87,7 +167,7 @@ def load_settings(path: Path | None) -> tuple[Settings, bytes]:
     if path is None:
         return parse_settings(None, "<embedded defaults>"), b""
     data, raw = read_yaml(path, SETTINGS_MAX_BYTES)
-    settings = parse_settings(data, str(path))
+    settings = parse_settings(data, str(path), layout_for(path))
     check_directory_files(settings)
     return settings, raw
 

@@ -8,12 +8,16 @@ computed when scraped, from the policy in force, so they are never stale.
 from __future__ import annotations
 
 import datetime as dt
+import http.server
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.exposition import MetricsHandler
 from prometheus_client.registry import Collector
 
 from socialguard.core.settings import parse_listen
@@ -59,6 +63,41 @@ class _PolicyCollector(Collector):
             "Services in the catalogue.",
             value=len(policy.catalog.services),
         )
+
+
+Health = Callable[[], str | None]
+
+
+def _handler(
+    registry: CollectorRegistry, health: Health
+) -> type[http.server.BaseHTTPRequestHandler]:
+    """prometheus_client's own /metrics handler, with /healthz answered before it."""
+    metrics = MetricsHandler.factory(registry)
+
+    class Handler(metrics):  # type: ignore[valid-type, misc]
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if self.path.split("?", 1)[0] != "/healthz":
+                super().do_GET()
+                return
+            try:
+                problem = health()
+            except Exception as error:  # noqa: BLE001 - a broken check is a failed check, never a 200
+                problem = f"the health check failed: {error!r}"
+            body = (f"unhealthy: {problem}\n" if problem else "ok\n").encode()
+            self.send_response(503 if problem else 200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # a scrape every 15 s is not news
+
+    return Handler
+
+
+class _Server6(http.server.ThreadingHTTPServer):
+    address_family = socket.AF_INET6
 
 
 class Metrics:
@@ -132,7 +171,14 @@ class Metrics:
             self._loaded_at[0] = time.time()
             self._know_exemptions()
 
-    def serve(self, listen: str) -> None:
-        """Expose /metrics on HOST:PORT (IT's choice; loopback unless a scraper needs more)."""
+    def serve(self, listen: str, health: Health = lambda: None) -> None:
+        """Expose /metrics and /healthz on HOST:PORT (IT's choice; loopback unless a scraper
+        needs more). /healthz answers 200 "ok", or 503 with `health()`'s reason."""
         host, port = parse_listen(listen)
-        start_http_server(port, addr=host, registry=self.registry)
+        server_class = _Server6 if ":" in host else http.server.ThreadingHTTPServer
+        server = server_class((host, port), _handler(self.registry, health))
+        server.daemon_threads = True
+        threading.Thread(
+            target=server.serve_forever, name="socialguard-metrics", daemon=True
+        ).start()
+        self.server = server

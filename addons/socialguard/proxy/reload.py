@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,7 +28,7 @@ from socialguard.core.events import Event
 from socialguard.core.exemption_changes import exemption_changes, from_snapshot, snapshot
 from socialguard.core.policy import Policy
 from socialguard.core.problems import ConfigError
-from socialguard.core.settings import DEFAULT_AUTHORISATIONS_PATH, DEFAULT_POLICY_PATH
+from socialguard.core.settings import DEFAULT_POLICY_PATH
 from socialguard.files.policy_files import PolicyPaths, load_policy
 
 logger = logging.getLogger("socialguard")
@@ -73,7 +74,7 @@ def loaded_fields(policy: Policy, paths: PolicyPaths, trigger: str) -> dict[str,
     return {
         "policy_digest": policy.digest,
         "trigger": trigger,
-        "files": [str(p) for p in paths.watched()],
+        "files": [str(p) for p in paths.watched(policy.settings)],
         "exemptions": len(policy.authorisations.exemptions),
         "services": len(policy.catalog.services),
         "warnings": list(policy.authorisations.warnings),
@@ -180,7 +181,7 @@ class PolicyWatcher:
         on_result: Callable[[bool], None] | None = None,
     ) -> None:
         # Each file in force is named outright: deleting one is refused, not read as "defaults".
-        self._paths = paths.pin()
+        self._paths = paths.pin(holder().settings)
         self._holder = holder
         self._audit = audit
         self._load = load
@@ -194,12 +195,18 @@ class PolicyWatcher:
         self._unseen: tuple[Stamp, ...] | None = None
         self._owed: list[tuple[str, dict[str, Any]]] = []
         self._rejected = False
+        self._polling = threading.Lock()  # a SIGHUP reload and a poll never run at once
 
     def files(self) -> list[Path]:
         """The files a policy is made of, including default paths that do not exist yet."""
-        config = self._paths.config or DEFAULT_POLICY_PATH
-        authorisations = self._paths.authorisations or DEFAULT_AUTHORISATIONS_PATH
-        return [config, authorisations, *self._holder().settings.catalogs]
+        settings = self._holder().settings
+        config = self._paths.config_path() or DEFAULT_POLICY_PATH
+        authorisations = self._paths.authorisations or settings.authorisations_path
+        return [config, authorisations, *settings.catalogs]
+
+    def _locked_poll(self) -> str | None:
+        with self._polling:
+            return self.poll()
 
     def stamps(self) -> tuple[Stamp, ...]:
         return tuple(file_stamp(path) for path in self.files())
@@ -240,7 +247,17 @@ class PolicyWatcher:
             self._audit.record(event, fields)
             del self._owed[0]
 
-    def reload(self) -> str | None:
+    def reload_now(self, trigger: str = "sighup") -> str | None:
+        """Read every file now (SIGHUP), whether or not it looks changed; the result is
+        recorded even when nothing changed, so the log shows the reload was asked for."""
+        with self._polling:
+            stamps = self.stamps()
+            self._unseen = stamps
+            result = self.reload(trigger, force=True)
+            self._seen, self._unseen, self._pending = stamps, None, None
+            return result
+
+    def reload(self, trigger: str = "reload", *, force: bool = False) -> str | None:
         """Load and validate everything; take it whole, or record why not and keep the old."""
         try:
             policy = self._load(self._paths)
@@ -254,18 +271,20 @@ class PolicyWatcher:
             self._reject([{"file": None, "line": None, "problem": f"internal error: {error!r}"}])
             return "rejected"
         old = self._holder()
-        if policy.digest == old.digest and not self._rejected:
+        if policy.digest == old.digest and not self._rejected and not force:
             return None  # touched, not changed
         # In force first, recorded second: a revocation must not wait on a slow or full disk.
         self._holder.replace(policy)
-        self._paths = self._paths.pin()  # a default file that appeared is now in force too
+        self._paths = self._paths.pin(
+            policy.settings
+        )  # a default file that appeared is now in force too
         self._rejected = False
         if self._on_result is not None:
             self._on_result(True)
         events: list[tuple[str, dict[str, Any]]] = [
             (
                 LOADED,
-                {**loaded_fields(policy, self._paths, "reload"), "previous_digest": old.digest},
+                {**loaded_fields(policy, self._paths, trigger), "previous_digest": old.digest},
             )
         ]
         try:
@@ -303,6 +322,6 @@ class PolicyWatcher:
         while True:
             await asyncio.sleep(self.interval)
             try:
-                await asyncio.to_thread(self.poll)
+                await asyncio.to_thread(self._locked_poll)
             except Exception:
                 logger.exception("socialguard: the policy watcher failed once; it goes on")

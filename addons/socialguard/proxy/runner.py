@@ -21,6 +21,7 @@ from mitmproxy.addons import errorcheck, next_layer, proxyauth
 from socialguard.audit.log import AuditLog
 from socialguard.core.signup import MAX_INSPECTED
 from socialguard.files.policy_files import PolicyPaths
+from socialguard.proxy import systemd
 from socialguard.proxy.ca import ensure_ca
 from socialguard.proxy.directory import DirectorySignIn
 from socialguard.proxy.enforcer import Enforcer
@@ -29,6 +30,7 @@ from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
 from socialguard.proxy.reload import Recorder as ReloadRecorder
 from socialguard.proxy.signin import Recorder, SignIn
 
+logger = logging.getLogger("socialguard")
 STREAM_BODIES_ABOVE = f"{MAX_INSPECTED // 1024}k"
 
 
@@ -109,13 +111,28 @@ async def serve(
     confdir = ensure_ca(Path(opts.confdir or holder().settings.ca_dir)).parent
     mitm.options.update(**mitmproxy_options(dataclasses.replace(opts, confdir=str(confdir))))
     loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        systemd.stopping()
+        mitm.shutdown()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, mitm.shutdown)
+        loop.add_signal_handler(sig, stop)
     # A changed file is taken within about a second; the swap never touches open connections.
     on_result = (lambda ok: metrics.reloaded(ok=ok)) if metrics is not None else None
     # `recorder`: where reloads are recorded (a worker other than the first: SiblingRecorder).
     watcher = PolicyWatcher(paths, holder, recorder or audit, on_result=on_result)
     watching = asyncio.create_task(watcher.watch(), name="socialguard-policy-watcher")
+    # SIGHUP (systemctl reload): every file read again at once, never a stop.
+    reloads: set[asyncio.Task[None]] = set()
+
+    def hangup() -> None:
+        task = asyncio.create_task(_reload_on_signal(watcher), name="socialguard-sighup")
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, hangup)
+    mitm.addons.add(_Lifecycle(f"listening on {opts.listen_host}:{opts.listen_port}"))
     try:
         await mitm.run()
     finally:
@@ -123,3 +140,26 @@ async def serve(
         with contextlib.suppress(asyncio.CancelledError):
             await watching
     return 0
+
+
+async def _reload_on_signal(watcher: PolicyWatcher) -> None:
+    """RELOADING=1, the policy files read and taken (or rejected and recorded), then READY=1.
+    (The sign-in file is followed by SignIn itself, within about a second of a change.)"""
+    systemd.reloading()
+    try:
+        await asyncio.to_thread(watcher.reload_now, "sighup")
+    except Exception:
+        logger.exception("socialguard: reloading on SIGHUP failed; the last good policy stays")
+    finally:
+        systemd.ready("reloaded")
+
+
+class _Lifecycle:
+    """Tells systemd the proxy is ready once mitmproxy's servers listen (its `running` hook
+    comes after they are set up)."""
+
+    def __init__(self, status: str) -> None:
+        self._status = status
+
+    def running(self) -> None:
+        systemd.ready(self._status)
