@@ -33,6 +33,7 @@ from check import bench_check
 from common import BENCH, ROOT, SUBSCRIPTS, ensure_tools
 from decide import bench_decide
 from table import Row, print_table
+from workers import bench_workers
 
 from proxy import bench_proxy
 
@@ -87,7 +88,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5, quick 2)")
     parser.add_argument("--seconds", type=float, help="seconds per measured window")
     parser.add_argument(
-        "--only", help="comma-separated sections: decide,catalog,proxy,check,scripts"
+        "--only",
+        help="comma-separated sections: decide,catalog,proxy,check,scripts (the default), "
+        "and workers (run --workers 1 vs 2; only when named)",
     )
     parser.add_argument("--child-catalog-load", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -123,6 +126,12 @@ def main() -> int:
             proxy_dir = workdir / "proxy"
             proxy_dir.mkdir()
             rows += bench_proxy(proxy_dir, tools, rounds, seconds, concurrencies, log)
+        if "workers" in only:
+            tools = ensure_tools(["nginx", "openssl"])
+            log("8. run --workers 1 vs 2")
+            workers_dir = workdir / "workers"
+            workers_dir.mkdir()
+            rows += bench_workers(workers_dir, tools, rounds, seconds, 20, log)
         if "check" in only:
             log("7. bulk check")
             rows += bench_check(workdir, 1 if args.quick else 3)

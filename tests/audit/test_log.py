@@ -543,6 +543,32 @@ def test_group_commit_with_one_caller_syncs_every_event(
     assert "twice the throughput" not in source
 
 
+def test_site_is_stamped_on_every_event(tmp_path: Path) -> None:
+    """policy.yaml's `site:` names the gateway on every line, for a central store."""
+    settings = parse_settings(parse_yaml("site: riverside\n", "policy.yaml"), "policy.yaml")
+    log = AuditLog(tmp_path / "audit.jsonl", options=audit_options(settings))
+    log.record("access.blocked", fields(1))
+    log.record("policy.loaded", {"site": "forged"})
+    log.close()
+    events = [json.loads(line) for line in all_lines(tmp_path / "audit.jsonl")]
+    assert [e["site"] for e in events] == ["riverside", "riverside"]
+    assert verify(log_segments(tmp_path / "audit.jsonl")).ok
+
+
+def test_no_site_no_field(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.record("access.blocked", fields(1))
+    log.close()
+    assert "site" not in json.loads(all_lines(tmp_path / "audit.jsonl")[0])
+
+
+@pytest.mark.parametrize("bad", ["Riverside Surgery", "''", "[a]"])
+def test_site_must_be_a_short_name(bad: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_settings(parse_yaml(f"site: {bad}\n", "policy.yaml"), "policy.yaml")
+    assert caught.value.problems[0].line == 1
+
+
 def test_a_client_value_with_a_line_break_cannot_forge_a_console_line() -> None:
     """A folded Host header (or any control character) is escaped: one event, one line."""
     forged = "x.example\r\n2026-12-01T09:00:00.000Z access.exception user=k.jones host=evil"

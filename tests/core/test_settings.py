@@ -390,7 +390,7 @@ def test_nested_subnets_are_allowed() -> None:
         (
             'identity:\n  proxyath: "@/etc/socialguard/htpasswd"\n',
             2,
-            "identity: unknown key 'proxyath' — did you mean 'proxyauth'? (known: proxyauth)",
+            "identity: unknown key 'proxyath' — did you mean 'proxyauth'? (known: ldap, proxyauth)",
         ),
         (
             "metrics:\n  listne: 127.0.0.1:9100\n",

@@ -124,6 +124,78 @@ def log_segments(active: Path) -> list[Segment]:
     return segments
 
 
+_WORKER = re.compile(r"\.w([1-9]\d{0,2})$")
+
+
+def worker_path(active: Path, index: int) -> Path:
+    """Worker `index`'s own log beside `active`: `audit.jsonl` → `audit.w2.jsonl`.
+
+    Each worker of `run --workers N` keeps its own chain (one writer per chain); readers given
+    `active` read them all as one record (`chains_of`).
+    """
+    stem, suffix = _split(active)
+    return active.with_name(f"{stem}.w{index}{suffix}")
+
+
+def worker_actives(active: Path) -> list[Path]:
+    """The workers' logs beside `active` (present as an active file or only as rotated files),
+    in worker order."""
+    stem, suffix = _split(active)
+    pattern = re.compile(
+        rf"{re.escape(stem)}\.w([1-9]\d{{0,2}})(?:\.\d{{4}}-\d{{2}}-\d{{2}}(?:\.\d+)?)?"
+        rf"{re.escape(suffix)}(?:\.gz)?"
+    )
+    try:
+        names = os.listdir(active.parent)
+    except FileNotFoundError:
+        return []
+    found = {int(m[1]) for name in names if (m := pattern.fullmatch(name))}
+    return [worker_path(active, index) for index in sorted(found)]
+
+
+def chains_of(active: Path) -> list[list[Segment]]:
+    """Every chain that `active` names: its own log, then each worker's; empty ones left out."""
+    chains = [log_segments(a) for a in (active, *worker_actives(active))]
+    return [chain for chain in chains if chain]
+
+
+def chains_for(paths: list[Path], default: Path) -> list[list[Segment]]:
+    """What the user named, split into chains (one per writer), each in chain order.
+
+    An active file brings its workers' logs; a folder brings every log in it.
+    """
+    if not paths:
+        paths = [default]
+    actives: list[Path] = []
+    loose: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = _actives_in(path)
+            if not found:
+                segments_for([path], default)  # raises the usual message
+            actives.extend(found)
+        elif path.is_file() and _classify(path).day is None:
+            actives.extend([path, *worker_actives(path)])
+        elif path.is_file():
+            loose.append(path)
+        elif worker_actives(path):  # only the workers' logs exist (run --workers)
+            actives.extend(worker_actives(path))
+        else:
+            segments_for([path], default)  # raises the usual message
+    chains: list[list[Segment]] = []
+    seen: set[Path] = set()
+    for active in actives:
+        if active.resolve() in seen:
+            continue
+        seen.add(active.resolve())
+        chain = log_segments(active)
+        if chain:
+            chains.append(chain)
+    if loose:
+        chains.insert(0, segments_for(loose, default))
+    return chains
+
+
 def segments_for(paths: list[Path], default: Path) -> list[Segment]:
     """What the user named: a directory, the active file (with its rotated files) or files."""
     if not paths:
@@ -160,11 +232,11 @@ def _actives_in(folder: Path) -> list[Path]:
     its rotated (perhaps all gzipped) files are, as in an archive copy."""
     actives: set[Path] = set()
     for entry in folder.iterdir():
-        if entry.suffix == ".jsonl" and "." not in entry.stem:
+        if entry.suffix == ".jsonl" and "." not in _WORKER.sub("", entry.stem):
             actives.add(entry)
             continue
         match = _ROTATED_NAME.fullmatch(entry.name)
-        if match is not None and "." not in match[1]:
+        if match is not None and "." not in _WORKER.sub("", match[1]):
             actives.add(folder / f"{match[1]}{match[2]}")
     return sorted(actives)
 

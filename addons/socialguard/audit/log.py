@@ -155,6 +155,8 @@ class AuditOptions:
     rotate: str = "daily"
     rotate_size_bytes: int = 64 * 1024 * 1024
     retention_days: int = 396
+    # policy.yaml's `site:`: stamped on every event, so many gateways' logs stay apart centrally.
+    site: str | None = None
 
     def __post_init__(self) -> None:
         if self.durability not in DURABILITIES:
@@ -173,6 +175,7 @@ def audit_options(settings: Any) -> AuditOptions:
         rotate=settings.audit_rotate,
         rotate_size_bytes=settings.audit_rotate_size_mb * 1024 * 1024,
         retention_days=settings.audit_retention_days,
+        site=getattr(settings, "site", None),
     )
 
 
@@ -444,6 +447,8 @@ class AuditLog:
         self._file.today = now.astimezone(dt.UTC).date()
         event.setdefault("ts", ts_stamp(now))
         event.setdefault("id", self._new_id())
+        if self.options.site is not None:
+            event["site"] = self.options.site
         event.pop("mac", None)  # only the writer signs
         event["seq"] = self._file.next_seq()
         event["prev"] = self._file.prev

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fnmatch
+import heapq
 import json
 import zoneinfo
 from collections.abc import Iterator, Sequence
@@ -155,6 +156,17 @@ def search_lines(
                 continue
             if isinstance(event, dict) and query.matches(event):
                 yield raw, event
+
+
+def search_chains(
+    chains: Sequence[Sequence[Segment]], query: Query
+) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """search_lines over several chains (one per proxy worker) merged into time order."""
+    if len(chains) == 1:
+        return search_lines(chains[0], query)
+    return heapq.merge(
+        *(search_lines(chain, query) for chain in chains), key=lambda pair: str(pair[1].get("ts"))
+    )
 
 
 def search(segments: Sequence[Segment], query: Query) -> Iterator[dict[str, Any]]:

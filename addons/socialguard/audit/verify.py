@@ -71,6 +71,8 @@ class Verdict:
     expected_head: str | None = None  # --expect-head: a head an earlier verify printed
     notes: list[str] = field(default_factory=list)
     problem: Break | None = None
+    # Several chains read as one record (`run --workers N`): each chain's head, by its file.
+    heads: dict[str, str | None] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -86,6 +88,7 @@ class Verdict:
             "head": self.head,
             "expected_head": self.expected_head,
             "notes": self.notes,
+            "heads": self.heads,
             "problem": None
             if self.problem is None
             else {
@@ -190,6 +193,50 @@ def verify_live(
     if verdict.ok:
         return verdict
     return verify(list_segments(), key, expect_head)
+
+
+def verify_chains(
+    list_chains: Callable[[], list[list[Segment]]],
+    key: bytes | None = None,
+    expect_head: str | None = None,
+) -> Verdict:
+    """verify_live() each chain (one per writer: the proxy's workers) and sum up: the record
+    holds only if every chain holds. A head given must be in one of the chains."""
+    chains = list_chains()
+    if len(chains) <= 1:
+        return verify_live(lambda: next(iter(list_chains()), []), key, expect_head)
+    total = Verdict(expected_head=expect_head)
+    head_found = expect_head is None
+    for index, chain in enumerate(chains):
+        name = str(chain[-1].path)
+
+        def again(index: int = index) -> list[Segment]:
+            found = list_chains()
+            return found[index] if index < len(found) else []
+
+        verdict = verify_live(again, key, None)
+        if verdict.ok and expect_head is not None and not head_found:
+            head_found = verify_live(again, key, expect_head).ok
+        total.events += verdict.events
+        total.files += verdict.files
+        total.notes.extend(f"{name}: {note}" for note in verdict.notes)
+        total.heads[name] = verdict.head
+        if verdict.first_ts and (total.first_ts is None or verdict.first_ts < total.first_ts):
+            total.first_ts = verdict.first_ts
+        if verdict.last_ts and (total.last_ts is None or verdict.last_ts > total.last_ts):
+            total.last_ts = verdict.last_ts
+        if total.problem is None and verdict.problem is not None:
+            total.problem = verdict.problem
+    if total.problem is None and not head_found:
+        total.problem = Break(
+            kind=BreakKind.HEAD_MISSING,
+            file=Path(str(chains[0][-1].path)),
+            line=0,
+            message=f"the line whose hash is {expect_head} (the head given with "
+            "--expect-head) is in none of the workers' chains: lines were removed from the "
+            "end of one since that head was noted (or the hash is from another log)",
+        )
+    return total
 
 
 def _ends_with_newline(path: Path) -> bool:

@@ -192,13 +192,14 @@ from socialguard.cli.ca import ca  # noqa: E402
 from socialguard.cli.catalog import catalog  # noqa: E402
 from socialguard.cli.exemptions import exemptions  # noqa: E402
 from socialguard.cli.pac import pac  # noqa: E402
+from socialguard.cli.policy_pull import policy  # noqa: E402
 from socialguard.cli.privacy import privacy  # noqa: E402
 from socialguard.cli.run import run  # noqa: E402
 from socialguard.cli.status import status  # noqa: E402
 from socialguard.cli.subject_access import export as _export  # noqa: E402, F401 - adds `audit export`
 from socialguard.cli.users import users  # noqa: E402
 
-for _group in (audit, ca, catalog, exemptions, privacy, run, admin, digest):
+for _group in (audit, ca, catalog, exemptions, policy, privacy, run, admin, digest):
     main.add_command(_group)
 for _command in (pac, status, users):
     main.add_command(_command)

@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from socialguard.audit.files import AuditError, Segment, log_segments, segments_for
+from socialguard.audit.files import AuditError, Segment, chains_for, chains_of
 from socialguard.audit.printable import printable
 from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.problems import ConfigError
@@ -45,13 +45,19 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _segments(audit_log: Path | None, settings: Settings) -> list[Segment]:
+    """Every file of the log, chain after chain (for readers that need no time order)."""
+    return [segment for chain in _chains(audit_log, settings) for segment in chain]
+
+
+def _chains(audit_log: Path | None, settings: Settings) -> list[list[Segment]]:
+    """The log's chains: its own and, after `run --workers N`, each worker's beside it."""
     active = audit_log or settings.audit_path
-    segments = log_segments(active)
-    if not segments:
+    chains = chains_of(active)
+    if not chains:
         raise AuditError(
             f"{active}: no audit log here — check audit.path in policy.yaml or give --audit-log"
         )
-    return segments
+    return chains
 
 
 @click.group(cls=CommandGroup, not_loaded="the settings were not loaded; fix these and try again:")
@@ -102,7 +108,7 @@ def verify(
     its rotated (and gzipped) files with it. Exit 0 when the chain holds, 1 at the first break.
     """
     from socialguard.audit.log import load_hmac_key  # noqa: PLC0415
-    from socialguard.audit.verify import HEAD_PATTERN, verify_live  # noqa: PLC0415
+    from socialguard.audit.verify import HEAD_PATTERN, verify_chains  # noqa: PLC0415
 
     if no_key and key_file is not None:
         raise Refusal("--key-file and --no-key: give one or the other, not both")
@@ -116,7 +122,7 @@ def verify(
     settings = _settings(config)
     key_path = None if no_key else key_file or settings.audit_hmac_key_file
     key = load_hmac_key(key_path, fix=VERIFY_KEY_FIX) if key_path is not None else None
-    verdict = verify_live(lambda: segments_for(list(paths), settings.audit_path), key, expect_head)
+    verdict = verify_chains(lambda: chains_for(list(paths), settings.audit_path), key, expect_head)
     if as_json:
         click.echo(json.dumps(verdict.as_dict()))
     else:
@@ -127,10 +133,19 @@ def verify(
             head = (
                 f", and it still holds the head given ({expect_head[:12]}…)" if expect_head else ""
             )
+            if len(verdict.heads) > 1:
+                click.echo(f"{len(verdict.heads)} chains (one per worker), read as one record:")
+                for name, chain_head in verdict.heads.items():
+                    click.echo(f"  {name}: head {chain_head}")
             click.echo(
                 f"OK: {verdict.events} events in {verdict.files} file"
                 f"{'s' if verdict.files != 1 else ''}, {verdict.first_ts or '-'} to "
-                f"{verdict.last_ts or '-'}; the chain holds{keyed}{head}. Head {verdict.head}"
+                f"{verdict.last_ts or '-'}; "
+                + (
+                    f"every chain holds{keyed}{head}."
+                    if len(verdict.heads) > 1
+                    else f"the chain holds{keyed}{head}. Head {verdict.head}"
+                )
             )
         else:
             click.echo(printable(f"BROKEN after {verdict.events} good events: {verdict.problem}"))
@@ -169,7 +184,7 @@ def search(
 ) -> None:
     """Print the events that match every filter given, oldest first."""
     from socialguard.audit.log import human_line  # noqa: PLC0415
-    from socialguard.audit.search import Query, parse_bound, search_lines  # noqa: PLC0415
+    from socialguard.audit.search import Query, parse_bound, search_chains  # noqa: PLC0415
 
     settings = _settings(config)
     tz = settings.timezone
@@ -186,7 +201,7 @@ def search(
     )
     out = sys.stdout.buffer
     count = 0
-    for raw, found in search_lines(_segments(audit_log, settings), query):
+    for raw, found in search_chains(_chains(audit_log, settings), query):
         out.write(raw + b"\n" if as_json else (human_line(found) + "\n").encode("utf-8"))
         count += 1
     out.flush()
@@ -284,7 +299,7 @@ def report(
         first_ts,
         month_bounds,
         period_bounds,
-        search,
+        search_chains,
     )
 
     if (month is None) == (since is None and until is None):
@@ -293,8 +308,9 @@ def report(
         raise click.UsageError("a period needs both --from DATE and --to DATE")
     settings = _settings(config)
     tz = settings.timezone
-    segments = _segments(audit_log, settings)
-    first = first_ts(segments)
+    chains = _chains(audit_log, settings)
+    firsts = [ts for chain in chains if (ts := first_ts(chain)) is not None]
+    first = min(firsts) if firsts else None
     today = local_today(tz)
     context: dict[str, Any] = {
         "names": _service_names(settings),
@@ -304,13 +320,15 @@ def report(
     exemptions = _exemptions(config, authorisations)
     if month is not None:
         bounds = month_bounds(month, tz)[:2]
-        events = search(segments, Query(since=bounds[0], until=bounds[1]))
+        query = Query(since=bounds[0], until=bounds[1])
+        events = (e for _raw, e in search_chains(chains, query))
         built = audit_report.build_report(events, month, tz, exemptions, **context)
     else:
         first_day = _day(str(since), "--from")
         last_day = _day(str(until), "--to")
         bounds = period_bounds(first_day, last_day, tz)
-        events = search(segments, Query(since=bounds[0], until=bounds[1]))
+        query = Query(since=bounds[0], until=bounds[1])
+        events = (e for _raw, e in search_chains(chains, query))
         built = audit_report.build_period_report(
             events, first_day, last_day, tz, exemptions, **context
         )

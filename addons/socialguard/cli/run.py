@@ -44,6 +44,16 @@ from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
     help="What the console (the journal under systemd) shows: counts and errors only, or full "
     "lines with names, addresses and hosts for debugging (default from policy.yaml: counts).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Proxy processes sharing the listening address (one per core on a hub); each keeps "
+    "its own audit chain beside --audit-log (audit.w1.jsonl, …), read as one record by "
+    "`socialguard audit`.",
+)
+@click.option("--worker-index", type=click.IntRange(1, 64), default=None, hidden=True)
 def run(
     config: Path | None,
     authorisations: Path | None,
@@ -54,6 +64,8 @@ def run(
     mode: str,
     confdir: str | None,
     console: str | None,
+    workers: int,
+    worker_index: int | None,
 ) -> None:
     """Start the proxy. An invalid policy stops it before it listens.
 
@@ -74,15 +86,41 @@ def run(
         raise click.BadParameter(problem, param_hint="--proxyauth")
     if upstream and not upstream.startswith(("http://", "https://")):
         raise click.BadParameter("write it as http://HOST:PORT", param_hint="--upstream")
-    problem = listen_problem(host, port)
+    # A worker shares the address its siblings already listen on: only the parent checks it.
+    problem = listen_problem(host, port) if worker_index is None else None
     if problem:
         raise Refusal(
             f"cannot listen on {host}:{port}: {problem} — is socialguard (or another proxy) "
             "already running there? Choose another with --listen HOST:PORT or `listen:` in "
             "policy.yaml"
         )
+    ca_dir = Path(confdir) if confdir else settings.ca_dir
+    if workers > 1 and worker_index is None:
+        config_path = paths.config_path()
+        listed = paths.authorisations_path(settings)
+        sys.exit(
+            _supervise(
+                workers,
+                [
+                    *(["--config", str(config_path)] if config_path else []),
+                    *(["--authorisations", str(listed)] if authorisations and listed else []),
+                    *(["--proxyauth", proxyauth] if proxyauth else []),
+                    *(["--upstream", upstream] if upstream else []),
+                    *(["--console", console] if console else []),
+                    *(["--audit-log", str(audit_log)] if audit_log else []),
+                    "--confdir",
+                    str(ca_dir),
+                    "--listen",
+                    f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
+                    "--mode",
+                    mode,
+                ],
+                ca_dir,
+            )
+        )
+    from socialguard.audit.files import worker_path  # noqa: PLC0415
     from socialguard.audit.log import AuditError, AuditLog, audit_options, console_stream  # noqa: PLC0415
-    from socialguard.proxy.reload import PolicyHolder, record_start  # noqa: PLC0415
+    from socialguard.proxy.reload import PolicyHolder, Recorder, record_start  # noqa: PLC0415
     from socialguard.proxy.runner import ProxyOptions, serve  # noqa: PLC0415 - mitmproxy is slow
     from socialguard.proxy.signin import password_file_problem  # noqa: PLC0415
 
@@ -90,7 +128,12 @@ def run(
     if sign_in and (problem := password_file_problem(sign_in)):
         raise Refusal(problem)
     audit_path = audit_log or settings.audit_path
-    ca_dir = Path(confdir) if confdir else settings.ca_dir
+    if worker_index is not None:
+        # One writer per chain: each worker its own file beside the path given.
+        audit_path = worker_path(audit_path, worker_index)
+        from socialguard.proxy.workers import share_listening_address  # noqa: PLC0415
+
+        share_listening_address()
     announce_files(paths, policy, audit_path, ca_dir)
     try:
         audit = AuditLog(
@@ -106,9 +149,14 @@ def run(
             f"cannot write the audit log {audit_path}: {error.strerror} — check the path "
             "and its permissions"
         ) from None
+    recorder: Recorder = audit
+    if worker_index is not None and worker_index > 1:
+        from socialguard.proxy.workers import SiblingRecorder  # noqa: PLC0415
+
+        recorder = SiblingRecorder(audit)  # exemption changes: recorded by worker 1 only
     try:
         # policy.loaded, and the exemption.* events for what changed while the proxy was stopped
-        record_start(audit, policy, paths, audit_path)
+        record_start(recorder, policy, paths, audit_path)
     except OSError as error:
         raise Refusal(
             f"cannot write the audit log {audit_path}: {error.strerror or error} — check the "
@@ -129,15 +177,35 @@ def run(
         from socialguard.proxy.metrics import Metrics  # noqa: PLC0415
 
         metrics = Metrics(holder)
+        metrics_listen = settings.metrics_listen
+        if worker_index is not None:
+            # Worker k serves its metrics on the configured port + k - 1.
+            metrics_host, metrics_port = parse_listen(metrics_listen)
+            metrics_listen = f"{metrics_host}:{metrics_port + worker_index - 1}"
         try:
-            metrics.serve(settings.metrics_listen, health=audit.health)
+            metrics.serve(metrics_listen, health=audit.health)
         except (OSError, ValueError) as error:
             raise Refusal(
-                f"cannot serve metrics on {settings.metrics_listen}: {error} — set "
+                f"cannot serve metrics on {metrics_listen}: {error} — set "
                 "metrics.listen in policy.yaml to a free HOST:PORT, or remove it"
             ) from None
     click.echo(f"socialguard: listening on {host}:{port}; audit log {audit_path}", err=True)
-    sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics)))
+    sys.exit(asyncio.run(serve(options, holder, audit, paths, metrics, recorder=recorder)))
+
+
+def _supervise(workers: int, arguments: list[str], ca_dir: Path) -> int:
+    """Start `workers` proxy processes on one address and wait for them (see proxy/workers)."""
+    from socialguard.proxy.ca import ensure_ca  # noqa: PLC0415
+    from socialguard.proxy.workers import supervise, worker_command  # noqa: PLC0415
+
+    # Made once here: workers racing to create it would each sign with a different CA.
+    ensure_ca(ca_dir)
+    click.echo(
+        f"socialguard: starting {workers} workers on one address; each keeps its own audit "
+        "chain (audit.w1.jsonl, …) beside the audit log",
+        err=True,
+    )
+    return supervise([worker_command(i, arguments) for i in range(1, workers + 1)])
 
 
 def announce_files(paths: PolicyPaths, policy: Policy, audit_path: Path, ca_dir: Path) -> None:

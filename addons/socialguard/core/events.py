@@ -28,6 +28,13 @@ class Event(enum.StrEnum):
     AUDIT_EXPIRED = "audit.expired"
     AUDIT_TORN = "audit.torn"
     AUDIT_EXPORTED = "audit.exported"
+    # Directory sign-in (identity.ldap): the directory could not be asked (down, or its
+    # certificate not trusted), and a name refused for a while after repeated wrong passwords.
+    SIGNIN_DIRECTORY_UNAVAILABLE = "signin.directory_unavailable"
+    SIGNIN_THROTTLED = "signin.throttled"
+    # `socialguard policy pull` (many practices, one repository): applied or refused.
+    POLICY_PULLED = "policy.pulled"
+    POLICY_PULL_REJECTED = "policy.pull_rejected"
     AUTH_FAILED = "auth.failed"
     AUTH_RELOADED = "auth.reloaded"
     AUTH_REJECTED = "auth.rejected"

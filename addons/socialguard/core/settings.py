@@ -6,6 +6,7 @@ optional: a file holding one key overrides just that key of `DEFAULTS`.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import ipaddress
 import re
@@ -24,6 +25,7 @@ from socialguard.core.admin_settings import (
 )
 from socialguard.core.catalog import CATEGORIES
 from socialguard.core.destinations import Destinations
+from socialguard.core.directory import LdapSettings, parse_ldap
 from socialguard.core.hosts import unmapped
 from socialguard.core.problems import LocatedDict, Problems, unknown_keys
 
@@ -101,6 +103,9 @@ DEFAULTS: dict[str, Any] = {
         "lawful_basis": None,
         "privacy_url": None,
     },
+    # The practice's short name, stamped on every audit event so a central store that receives
+    # many gateways' logs can tell them apart (e.g. riverside). None: no `site` field.
+    "site": None,
     "listen": "0.0.0.0:8080",
     "upstream": None,
     "enforced_categories": list(DEFAULT_ENFORCED),
@@ -134,7 +139,8 @@ DEFAULTS: dict[str, Any] = {
         # Where copies of the log are sent (central logging), in words, for the privacy notice.
         "copies_to": [],
     },
-    "identity": {"proxyauth": None},
+    # ldap: staff sign in with their directory account (core/directory.py; docs/FLEET.md).
+    "identity": {"proxyauth": None, "ldap": None},
     "metrics": {"listen": None},
     "timezone": "Europe/London",
     "exemptions": {"max_days": 366},
@@ -148,6 +154,7 @@ DEFAULTS: dict[str, Any] = {
     "admin": ADMIN_DEFAULTS,
     "digest": DIGEST_DEFAULTS,
 }
+_SITE = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
 # The keys of each mapping in policy.yaml. A section's keys are its defaults' keys (add a key to
 # DEFAULTS and it is known); a mapping of free names (devices, groups) has an empty default.
 SECTION_KEYS: dict[str, frozenset[str]] = {
@@ -199,6 +206,7 @@ class Settings:
     """Everything IT sets in policy.yaml, validated."""
 
     practice: Practice
+    site: str | None
     listen_host: str
     listen_port: int
     upstream: str | None
@@ -230,6 +238,7 @@ class Settings:
     metrics_listen: str | None
     timezone: zoneinfo.ZoneInfo
     max_exemption_days: int
+    ldap: LdapSettings | None = None
     connect_ports: frozenset[int] = frozenset({443})
     destinations: Destinations = Destinations()  # noqa: RUF009 - frozen, so one shared is safe
     header_timeout_seconds: float = 10.0
@@ -622,7 +631,38 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
     if not isinstance(max_days, int) or max_days < 1:
         problems.add(line("exemptions"), "exemptions.max_days: must be a whole number of days")
         max_days = 366
+    site = merged["site"]
+    if site is not None and (not isinstance(site, str) or not _SITE.fullmatch(site)):
+        problems.add(
+            line("site"),
+            f"site: {site!r} must be a short name in lower case letters, digits, '.', '-' or "
+            "'_' (e.g. site: riverside), the same on every reload",
+        )
+        site = None
+    identity = merged["identity"]
+    identity_raw = data.get("identity")
+    identity_line = (
+        identity_raw.line_of
+        if isinstance(identity_raw, LocatedDict)
+        else (lambda _k: line("identity"))
+    )
+    ldap = parse_ldap(identity.get("ldap"), identity_line("ldap"), source, problems)
+    if ldap is not None:
+        # Relative paths in policy.yaml are relative to its base folder, as every other one.
+        ldap = dataclasses.replace(
+            ldap,
+            ca_file=base / ldap.ca_file,
+            bind_password_file=base / ldap.bind_password_file,
+        )
+    if ldap is not None and identity.get("proxyauth"):
+        problems.add(
+            identity_line("proxyauth"),
+            "identity: proxyauth and ldap are both set — staff sign in one way: keep ldap "
+            "(directory accounts) or proxyauth (an htpasswd file), not both",
+        )
     settings = Settings(
+        ldap=ldap,
+        site=site,
         practice=Practice(
             name=str(practice.get("name")),
             contact=str(practice.get("contact")),
@@ -645,7 +685,9 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
         default_zone=str(merged["default_zone"]),
         devices_by_ip=devices_by_ip,
         groups_by_user={u: frozenset(g) for u, g in groups_by_user.items()},
-        groups=frozenset(str(g) for g in groups),
+        # A directory group mapped under identity.ldap.groups is a group exemptions may name.
+        groups=frozenset(str(g) for g in groups)
+        | frozenset(ldap.groups.values() if ldap is not None else ()),
         email_domains=_str_list(
             merged["email_domains"], "email_domains", line("email_domains"), problems
         ),

@@ -12,7 +12,7 @@ from pathlib import Path
 from socialguard.core.authorisations import EMPTY, Authorisations, parse_authorisations
 from socialguard.core.catalog import Catalog
 from socialguard.core.policy import Policy, digest_of
-from socialguard.core.problems import ConfigError, Problem
+from socialguard.core.problems import ConfigError, Problem, Problems
 from socialguard.core.settings import (
     CURRENT_DIRECTORY,
     DEFAULT_POLICY_PATH,
@@ -167,7 +167,57 @@ def load_settings(path: Path | None) -> tuple[Settings, bytes]:
     if path is None:
         return parse_settings(None, "<embedded defaults>"), b""
     data, raw = read_yaml(path, SETTINGS_MAX_BYTES)
-    return parse_settings(data, str(path), layout_for(path)), raw
+    settings = parse_settings(data, str(path), layout_for(path))
+    check_directory_files(settings)
+    return settings, raw
+
+
+def check_directory_files(settings: Settings) -> None:
+    """identity.ldap's CA and password files must be there and readable before sign-in needs
+    them: a missing CA would otherwise show only as every member of staff being refused."""
+    ldap = settings.ldap
+    if ldap is None:
+        return
+    problems = Problems(ldap.source)
+    for key, path, what, fix in (
+        (
+            "ca_file",
+            ldap.ca_file,
+            "the directory's CA certificate (PEM)",
+            "export the CA that signed the domain controller's certificate to this path",
+        ),
+        (
+            "bind_password_file",
+            ldap.bind_password_file,
+            "the bind password file",
+            "write the service account's password into it (chmod 600, owned by socialguard)",
+        ),
+    ):
+        try:
+            content = path.read_bytes()
+        except FileNotFoundError:
+            problems.add(
+                ldap.lines.get(key, 0),
+                f"identity.ldap.{key}: {path}: {what} does not exist — {fix}",
+            )
+            continue
+        except OSError as error:
+            problems.add(
+                ldap.lines.get(key, 0),
+                f"identity.ldap.{key}: {path}: cannot read {what}: {error.strerror} — give the "
+                "socialguard user read access",
+            )
+            continue
+        if key == "ca_file" and b"-----BEGIN CERTIFICATE-----" not in content:
+            problems.add(
+                ldap.lines.get(key, 0),
+                f"identity.ldap.{key}: {path}: not a PEM certificate — {fix}",
+            )
+        if key == "bind_password_file" and not content.strip():
+            problems.add(
+                ldap.lines.get(key, 0), f"identity.ldap.{key}: {path}: the file is empty — {fix}"
+            )
+    problems.raise_if_any()
 
 
 def check_exists(path: Path, what: str, *, was_loaded: bool = False) -> None:

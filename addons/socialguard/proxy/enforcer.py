@@ -12,6 +12,7 @@ concern are its child addons: connections (CONNECT, TLS), the signup guard, Alt-
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -36,6 +37,7 @@ from socialguard.proxy.alt_svc import AltSvc
 from socialguard.proxy.answers import Answers
 from socialguard.proxy.connections import Connections
 from socialguard.proxy.destination_guard import DestinationGuard
+from socialguard.proxy.directory import DIRECTORY_GROUPS
 from socialguard.proxy.limits import RECHECK_NAMES, Limits
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.names import request_names, username
@@ -141,6 +143,10 @@ class Enforcer:
                     return known_who
                 user = known_who.user  # the sign-in holds for the connection; the rest may move
         who = self._known.who(policy, client.peername[0], user)
+        directory_groups = metadata.get(DIRECTORY_GROUPS) if metadata and user else None
+        if isinstance(directory_groups, frozenset) and directory_groups:
+            # Directory sign-in: the user's directory groups join the policy's own.
+            who = dataclasses.replace(who, groups=who.groups | directory_groups)
         self._who[client.id] = (policy, who)
         return who
 

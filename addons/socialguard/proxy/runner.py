@@ -23,9 +23,11 @@ from socialguard.core.signup import MAX_INSPECTED
 from socialguard.files.policy_files import PolicyPaths
 from socialguard.proxy import systemd
 from socialguard.proxy.ca import ensure_ca
+from socialguard.proxy.directory import DirectorySignIn
 from socialguard.proxy.enforcer import Enforcer
 from socialguard.proxy.metrics import Metrics
 from socialguard.proxy.reload import PolicyHolder, PolicyWatcher
+from socialguard.proxy.reload import Recorder as ReloadRecorder
 from socialguard.proxy.signin import Recorder, SignIn
 
 logger = logging.getLogger("socialguard")
@@ -45,13 +47,18 @@ class ProxyOptions:
     confdir: str | None = None
 
 
-def addon_chain(enforcer: object, audit: Recorder | None = None) -> list[object]:
+def addon_chain(
+    enforcer: object, audit: Recorder | None = None, directory: object | None = None
+) -> list[object]:
     """mitmproxy's default addons with ProxyAuth replaced by SignIn (checked off the event loop,
-    limited per address, following its file) and the enforcer before NextLayer."""
+    limited per address, following its file), directory sign-in beside it, and the enforcer
+    before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
         if isinstance(addon, proxyauth.ProxyAuth):
             chain.append(SignIn(audit))
+            if directory is not None:
+                chain.append(directory)
             continue
         if isinstance(addon, next_layer.NextLayer):
             chain.append(enforcer)
@@ -84,6 +91,7 @@ async def serve(
     audit: AuditLog,
     paths: PolicyPaths,
     metrics: Metrics | None = None,
+    recorder: ReloadRecorder | None = None,
 ) -> int:
     """Run the proxy, following the policy files, until SIGINT/SIGTERM; returns the exit code."""
     logging.getLogger().setLevel(logging.INFO)
@@ -91,8 +99,12 @@ async def serve(
         logging.getLogger(noisy).setLevel(logging.WARNING)
     mitm = master.Master(options.Options(), with_termlog=True)
     enforcer = Enforcer(holder, audit, metrics=metrics, page_mode=opts.https_block_page)
+    directory = DirectorySignIn(
+        lambda: holder().settings.ldap, audit, contact=lambda: holder().settings.practice.contact
+    )
     mitm.addons.add(
-        *addon_chain(enforcer, audit), errorcheck.ErrorCheck(repeat_errors_on_stderr=True)
+        *addon_chain(enforcer, audit, directory),
+        errorcheck.ErrorCheck(repeat_errors_on_stderr=True),
     )
     # The CA that signs block pages: `--confdir`, else policy.yaml's ca_dir (var/ca), the same
     # directory `socialguard ca export` reads; made here, with an owner-only key, if missing.
@@ -108,7 +120,8 @@ async def serve(
         loop.add_signal_handler(sig, stop)
     # A changed file is taken within about a second; the swap never touches open connections.
     on_result = (lambda ok: metrics.reloaded(ok=ok)) if metrics is not None else None
-    watcher = PolicyWatcher(paths, holder, audit, on_result=on_result)
+    # `recorder`: where reloads are recorded (a worker other than the first: SiblingRecorder).
+    watcher = PolicyWatcher(paths, holder, recorder or audit, on_result=on_result)
     watching = asyncio.create_task(watcher.watch(), name="socialguard-policy-watcher")
     # SIGHUP (systemctl reload): every file read again at once, never a stop.
     reloads: set[asyncio.Task[None]] = set()

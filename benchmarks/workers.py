@@ -1,0 +1,129 @@
+"""`socialguard run --workers N`: requests/s and proxy CPU per request with 1 and 2 workers.
+
+Allowed plain HTTP (keep-alive) and allowed HTTPS tunnels, through one listening address,
+measured side by side in interleaved rounds. The load comes from two client processes (one
+asyncio client would itself be the bottleneck of a two-core machine); the proxy's CPU is the
+sum over every worker process, read from /proc around each window. On a machine with two
+cores the clients and the origin share the cores with the workers: the figures are what this
+machine gave, not what a hub with cores to spare would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import ssl
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from common import LOOPBACK, Server, cpu_ticks, interleaved
+from load import Sample, Scenario, _load, summarise
+from table import Row, fmt_ratio
+
+from proxy import NGINX_CONF, make_origin, socialguard
+
+CLIENT_PROCESSES = 2
+
+
+def worker_pids(server: Server) -> list[int]:
+    """The processes doing the work: the workers of `--workers N`, or the process itself."""
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [int(p) for p in children] or [server.pid]
+
+
+def _client(
+    kind: str, port: int, target: str, cafile: str | None, concurrency: int, seconds: float
+) -> tuple[int, int, list[float]]:
+    tls = ssl.create_default_context(cafile=cafile) if cafile else None
+    scenario = Scenario(kind, port, target, frozenset({200}), tls=tls)
+    return asyncio.run(_load(scenario, concurrency, seconds))
+
+
+def measure_many(
+    pool: concurrent.futures.Executor,
+    args: tuple[str, int, str, str | None],
+    pids: Sequence[int],
+    concurrency: int,
+    seconds: float,
+) -> Sample:
+    """One window with the load split over the client processes; CPU summed over `pids`."""
+    before, started = sum(cpu_ticks(p) for p in pids), time.perf_counter()
+    share = max(1, concurrency // CLIENT_PROCESSES)
+    futures = [pool.submit(_client, *args, share, seconds) for _ in range(CLIENT_PROCESSES)]
+    results = [f.result() for f in futures]
+    elapsed, after = time.perf_counter() - started, sum(cpu_ticks(p) for p in pids)
+    ok = sum(r[0] for r in results)
+    failed = sum(r[1] for r in results)
+    latencies = tuple(x for r in results for x in r[2])
+    return Sample(ok, failed, elapsed, latencies, after - before)
+
+
+def bench_workers(
+    workdir: Path,
+    tools: dict[str, str | None],
+    rounds: int,
+    seconds: float,
+    concurrency: int,
+    log: Callable[[str], None],
+) -> list[Row]:
+    if not tools.get("nginx"):
+        return [Row("8 workers", "all", "skipped: nginx is not installed and apt-get could not")]
+    (workdir / "policy.yaml").write_text("# embedded defaults\n")
+    hp, tp = make_origin(workdir, tools.get("openssl") or "openssl")
+    (workdir / "nginx.conf").write_text(NGINX_CONF.format(d=workdir, hp=hp, tp=tp))
+    nginx = [str(tools["nginx"]), "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]
+    origin = Server("nginx", nginx, hp, workdir)
+    servers = {
+        "1 worker": socialguard("w1", workdir),
+        "2 workers": socialguard("w2", workdir, "--workers", "2"),
+    }
+    cafile = str(workdir / "origin.pem")
+    cases = {
+        "(a) allowed HTTP, keep-alive": ("http-keepalive", f"{LOOPBACK}:{hp}", None),
+        "(b) allowed HTTPS tunnel (CONNECT + TLS + 1 request)": (
+            "tunnel",
+            f"localhost:{tp}",
+            cafile,
+        ),
+    }
+    samples: dict[tuple[str, str], list[Sample]] = {}
+    started: list[Server] = []
+    try:
+        origin.start()
+        started.append(origin)
+        for server in servers.values():
+            log(f"starting {server.name}")
+            server.start()
+            started.append(server)
+        time.sleep(3)  # every worker of the second listening
+        pids = {name: worker_pids(s) for name, s in servers.items()}
+        log(f"worker processes: {pids}")
+        with concurrent.futures.ProcessPoolExecutor(CLIENT_PROCESSES) as pool:
+            for kind, target, ca in cases.values():
+                for name, server in servers.items():  # warm up
+                    measure_many(pool, (kind, server.port, target, ca), pids[name], 4, 0.3)
+            for r, name in interleaved(list(servers), rounds):
+                log(f"round {r + 1}/{rounds}: {name}")
+                for label, (kind, target, ca) in cases.items():
+                    args = (kind, servers[name].port, target, ca)
+                    sample = measure_many(pool, args, pids[name], concurrency, seconds)
+                    samples.setdefault((label, name), []).append(sample)
+    finally:
+        for server in reversed(started):
+            server.stop()
+    rows = []
+    for label in cases:
+        one = summarise(samples.get((label, "1 worker"), []))
+        two = summarise(samples.get((label, "2 workers"), []))
+        rows.append(
+            Row(
+                "8 workers",
+                f"{label}, concurrency {concurrency}",
+                f"2 workers: {two.cell()}",
+                f"1 worker: {one.cell()}",
+                fmt_ratio(two.rps / one.rps if one.rps else None, 1.6),
+                "2 workers req/s ≥ 1.6 x 1 worker's",
+            )
+        )
+    return rows
