@@ -15,6 +15,9 @@ from socialguard.core.policy import Policy, digest_of
 from socialguard.core.problems import ConfigError, Problem, Problems
 from socialguard.core.settings import (
     CURRENT_DIRECTORY,
+    DEFAULT_AUDIT_PATH,
+    DEFAULT_AUTHORISATIONS_PATH,
+    DEFAULT_CA_DIR,
     DEFAULT_POLICY_PATH,
     INSTALLED_POLICY_PATH,
     Layout,
@@ -67,8 +70,9 @@ def layout_for(config: Path | None) -> Layout:
 
     ROOT/etc/socialguard/policy.yaml: installed, under ROOT (/etc/socialguard/authorisations.yaml,
     /var/lib/socialguard/ca, /var/log/socialguard/audit.jsonl when ROOT is /). DIR/config/
-    policy.yaml: a checkout, under DIR (allowlists/, var/). Any other file: beside it, as if it
-    were a checkout's root. No file: the current directory.
+    policy.yaml: a checkout, under DIR (allowlists/, var/). Any other file: paths written in it
+    are read beside it, the defaults of those it leaves out are under the current directory.
+    No file: the current directory.
     """
     if config is None:
         return CURRENT_DIRECTORY
@@ -78,7 +82,16 @@ def layout_for(config: Path | None) -> Layout:
         return Layout.installed(root if str(root) not in ("", ".") else Path("/"))
     if folder.name == "config":
         return Layout.checkout(folder.parent)
-    return Layout.checkout(folder, name="beside the policy file")
+    # Paths written in the file are read beside it; the ones it leaves out keep their default
+    # place under the current directory, as they always have (so `run --config FILE` and a
+    # `ca export` run in the same directory share one CA).
+    return Layout(
+        name="beside the policy file",
+        base=folder,
+        authorisations=DEFAULT_AUTHORISATIONS_PATH,
+        ca_dir=DEFAULT_CA_DIR,
+        audit_path=DEFAULT_AUDIT_PATH,
+    )
 
 
 @dataclass(frozen=True, slots=True)
