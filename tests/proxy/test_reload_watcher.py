@@ -172,8 +172,9 @@ def test_the_watched_files_include_extra_catalogues_and_absent_defaults(
     config.write_text(f"catalogs: [{extra}]\n")
     paths = PolicyPaths(config, None)
     watcher = PolicyWatcher(paths, PolicyHolder(load_policy(paths)), Recorded())
-    # The default list of a policy file outside config/ and /etc/socialguard is beside it.
-    default = tmp_path / "allowlists/authorisations.yaml"
+    # A policy file outside config/ and /etc/socialguard leaves the list at its default place,
+    # under the current directory (here tmp_path).
+    default = Path("allowlists/authorisations.yaml")
     assert watcher.files() == [config, default, extra]
     assert file_stamp(default) is None
 
