@@ -18,6 +18,7 @@ from common import (
     BLOCKED_HOST,
     LOOPBACK,
     PASSWORD,
+    PROXY_POLICY,
     VENV_BIN,
     Server,
     free_port,
@@ -89,7 +90,9 @@ def make_origin(d: Path, openssl: str) -> tuple[int, int]:
             "req",
             "-x509",
             "-newkey",
-            "rsa:2048",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
             "-nodes",
             "-days",
             "2",
@@ -178,7 +181,7 @@ def bench_proxy(
 ) -> list[Row]:
     if not tools.get("nginx"):
         return [Row("3 proxy", "all", "skipped: nginx is not installed and apt-get could not")]
-    (workdir / "policy.yaml").write_text("# embedded defaults\n")
+    (workdir / "policy.yaml").write_text(PROXY_POLICY)
     hp, tp = make_origin(workdir, tools.get("openssl") or "openssl")
     (workdir / "nginx.conf").write_text(NGINX_CONF.format(d=workdir, hp=hp, tp=tp))
     nginx = [str(tools["nginx"]), "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]
@@ -387,7 +390,7 @@ def bench_reload(
     big = workdir / "catalog-100k.yaml"
     write_catalog(big, 100_000)
     policy = workdir / "policy-reload.yaml"
-    policy.write_text(f"catalogs: [{big}]\n")
+    policy.write_text(PROXY_POLICY + f"catalogs: [{big}]\n")
     authorisations = workdir / "authorisations.yaml"
     authorisations.write_text("approvers: [practice.manager]\nexemptions: []\n")
     paths = PolicyPaths(policy, authorisations)

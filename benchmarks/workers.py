@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import LOOPBACK, Server, cpu_ticks, interleaved
+from common import LOOPBACK, PROXY_POLICY, Server, cpu_ticks, interleaved
 from load import Sample, Scenario, _load, summarise
 from table import Row, fmt_ratio
 
@@ -69,7 +69,7 @@ def bench_workers(
 ) -> list[Row]:
     if not tools.get("nginx"):
         return [Row("8 workers", "all", "skipped: nginx is not installed and apt-get could not")]
-    (workdir / "policy.yaml").write_text("# embedded defaults\n")
+    (workdir / "policy.yaml").write_text(PROXY_POLICY)
     hp, tp = make_origin(workdir, tools.get("openssl") or "openssl")
     (workdir / "nginx.conf").write_text(NGINX_CONF.format(d=workdir, hp=hp, tp=tp))
     nginx = [str(tools["nginx"]), "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]
