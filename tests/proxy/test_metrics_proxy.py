@@ -54,9 +54,13 @@ def test_metrics_count_decisions_exceptions_and_reloads(
     text = scrape(metrics_port)
     assert (
         'socialguard_decisions_total{action="block",category="social-networking",'
-        'service="tiktok"} 2.0' in text
+        'reason="not_authorised",service="tiktok"} 2.0' in text
     )
-    assert 'socialguard_exceptions_total{exemption_id="EX-2026-001"} 1.0' in text
+    assert (
+        'socialguard_decisions_total{action="allow",category="social-networking",'
+        'reason="exemption",service="facebook"} 1.0' in text
+    )
+    assert "EX-2026-001" not in text
     assert "socialguard_exemptions_active 1.0" in text
     assert "socialguard_decision_seconds_count" in text
 

@@ -1,8 +1,11 @@
 """Prometheus metrics for IT: what is being decided, how fast, and whether the policy is healthy.
 
-Counts only, never who: user names and hosts stay in the audit log, where access to them is
-controlled. Gauges about the policy (active exemptions, those expiring soon, its age) are
-computed when scraped, from the policy in force, so they are never stale.
+Counts only, never who: user names, hosts and exemption ids stay in the audit log, where access
+to them is controlled. (An exemption id stands for one person's authorisation; a counter by id
+would put that person's use of social media, minute by minute, in every Prometheus that
+scrapes the gateway, such as an IT contractor's central one. Use under exemptions is counted
+by service instead: `reason="exemption"`.) Gauges about the policy (active exemptions, those
+expiring soon, its age) are computed when scraped, from the policy in force, so never stale.
 """
 
 from __future__ import annotations
@@ -112,15 +115,9 @@ class Metrics:
         self._loaded_at = [time.time()]
         self.decisions = Counter(
             "socialguard_decisions",
-            "Decisions (one per CONNECT, TLS server name and request) by action, category and "
-            "service (empty for sites that are not catalogued).",
-            ["action", "category", "service"],
-            registry=self.registry,
-        )
-        self.exceptions = Counter(
-            "socialguard_exceptions",
-            "Accesses allowed by an exemption, by exemption id.",
-            ["exemption_id"],
+            "Decisions (one per CONNECT, TLS server name and request) by action, reason, "
+            "category and service (empty for sites that are not catalogued).",
+            ["action", "reason", "category", "service"],
             registry=self.registry,
         )
         self.reloads = Counter(
@@ -141,27 +138,24 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_PolicyCollector(policy, clock, self._loaded_at))
-        self._decision_counters: dict[tuple[str, str, str], Any] = {}
-        self._policy = policy
-        # Every known label value starts at 0, so a first rejection or a first use is an
-        # increase a rule can see (a series that appears at 1 has no increase()).
+        self._decision_counters: dict[tuple[str, str, str, str], Any] = {}
+        # Every known label value starts at 0, so a first rejection is an increase a rule can
+        # see (a series that appears at 1 has no increase()).
         for result in ("loaded", "rejected"):
             self.reloads.labels(result)
-        self._know_exemptions()
-
-    def _know_exemptions(self) -> None:
-        for exemption in self._policy().authorisations.exemptions:
-            self.exceptions.labels(exemption.id)
 
     def decided(self, decision: Decision, seconds: float | None) -> None:
         """Count one decision; `seconds` is None when it was remembered, not worked out."""
-        key = (str(decision.action), decision.category or "", decision.service or "")
+        key = (
+            str(decision.action),
+            str(decision.reason),
+            decision.category or "",
+            decision.service or "",
+        )
         counter = self._decision_counters.get(key)
         if counter is None:  # labels() takes a lock and builds a key: once per label set
             counter = self._decision_counters[key] = self.decisions.labels(*key)
         counter.inc()
-        if decision.exemption_id and not decision.blocked:
-            self.exceptions.labels(decision.exemption_id).inc()
         if seconds is not None:
             self.decision_seconds.observe(seconds)
 
@@ -169,7 +163,6 @@ class Metrics:
         self.reloads.labels("loaded" if ok else "rejected").inc()
         if ok:
             self._loaded_at[0] = time.time()
-            self._know_exemptions()
 
     def serve(self, listen: str, health: Health = lambda: None) -> None:
         """Expose /metrics and /healthz on HOST:PORT (IT's choice; loopback unless a scraper
