@@ -76,3 +76,36 @@ def test_a_worker_binds_the_address_beside_its_siblings() -> None:
         result = _sg("run", "--workers", "2", "--listen", f"{LOOPBACK}:{port}")
     assert result.returncode == 1
     assert "cannot listen" in result.stderr
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie waiting for whoever adopted it to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_end_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """`kill -9` of the parent leaves no worker holding the address or the audit files."""
+    proxy: RunningProxy = start(tmp_path, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 60
+        children: list[int] = []
+        while time.monotonic() < deadline and len(children) < 2:
+            children_file = Path(f"/proc/{proxy.process.pid}/task/{proxy.process.pid}/children")
+            children = [int(pid) for pid in children_file.read_text().split()]
+            time.sleep(0.1)
+        assert len(children) == 2
+        proxy.process.kill()
+        proxy.process.wait(10)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and any(map(_running, children)):
+            time.sleep(0.1)
+        left = [p for p in children if _running(p)]
+    finally:
+        stop(proxy)
+    assert left == [], f"workers {left} outlived their supervisor"
+    with socket.socket() as probe:
+        assert probe.connect_ex((LOOPBACK, proxy.port)) != 0  # no one listens any more

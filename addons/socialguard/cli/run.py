@@ -131,8 +131,12 @@ def run(
     if worker_index is not None:
         # One writer per chain: each worker its own file beside the path given.
         audit_path = worker_path(audit_path, worker_index)
-        from socialguard.proxy.workers import share_listening_address  # noqa: PLC0415
+        from socialguard.proxy.workers import (  # noqa: PLC0415
+            share_listening_address,
+            stop_with_supervisor,
+        )
 
+        stop_with_supervisor()
         share_listening_address()
     announce_files(paths, policy, audit_path, ca_dir)
     try:

@@ -11,7 +11,9 @@ is `AsyncioServerInstance.listen`); the parent process only starts and stops the
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import functools
+import os
 import signal
 import socket
 import subprocess
@@ -21,6 +23,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from mitmproxy.proxy import mode_servers
+
+# The supervisor's pid, handed to each worker so it can tell whether it is already orphaned.
+PARENT_ENV = "SOCIALGUARD_SUPERVISOR_PID"
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def share_listening_address() -> None:
@@ -40,6 +46,24 @@ def share_listening_address() -> None:
 
     listen.socialguard_shared = True  # type: ignore[attr-defined]
     instance.listen = listen
+
+
+def stop_with_supervisor() -> None:
+    """End this worker when the supervisor ends, however it ends (`kill -9` included).
+
+    Without it, workers of a killed `run --workers N` keep the address and the audit files,
+    and the next start shares the port with them (SO_REUSEPORT) and runs a second set. Linux
+    sends SIGTERM, which mitmproxy answers with an orderly shutdown; where prctl is missing
+    nothing changes (systemd's KillMode=control-group still stops every worker).
+    """
+    parent = os.environ.get(PARENT_ENV)
+    if parent is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if str(os.getppid()) != parent:  # the supervisor ended before the signal was asked for
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 class SiblingRecorder:
@@ -64,7 +88,8 @@ def supervise(commands: Sequence[Sequence[str]], grace_seconds: float = 10.0) ->
     If one worker stops by itself the others are stopped too and its exit code returned, so
     systemd (Restart=on-failure) restarts the whole set rather than running short-handed.
     """
-    children = [subprocess.Popen(list(command)) for command in commands]  # noqa: S603
+    env = {**os.environ, PARENT_ENV: str(os.getpid())}
+    children = [subprocess.Popen(list(command), env=env) for command in commands]  # noqa: S603
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
