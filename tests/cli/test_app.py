@@ -111,11 +111,11 @@ def test_validate_lists_every_problem_without_traceback(tmp_path: Path) -> None:
     bad.write_text(
         AUTHORISATIONS.replace(
             "approved_by: practice.manager", "approved_by: someone.else"
-        ).replace("services: [facebook]", "services: [myspace]")
+        ).replace("services: [facebook]", "services: [made-up-network]")
     )
     result = CliRunner().invoke(main, ["validate", "--authorisations", str(bad)])
     assert result.exit_code == 1
-    assert f"{bad}:5: exemptions[0] (EX-2026-001).services: unknown service 'myspace'" in (
+    assert f"{bad}:5: exemptions[0] (EX-2026-001).services: unknown service 'made-up-network'" in (
         result.output
     )
     assert f"{bad}:7: exemptions[0] (EX-2026-001).approved_by: 'someone.else'" in result.output

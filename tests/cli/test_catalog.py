@@ -58,10 +58,13 @@ def test_lookup_names_the_never_block_entry_that_protects(policy: Path) -> None:
 
 def test_lookup_explains_shared_infrastructure_and_unknown_hosts(policy: Path) -> None:
     """Left-out shared hosts say why; unknown and IP hosts say they are not catalogued."""
-    result = run("lookup", "--config", str(policy), "yt3.ggpht.com", "notfacebook.com", "192.0.2.1")
+    result = run(
+        "lookup", "--config", str(policy), "lh3.googleusercontent.com", "notfacebook.com",
+        "192.0.2.1",
+    )  # fmt: skip
     assert result.exit_code == 0
     shared, unknown, address = result.stdout.splitlines()
-    assert "ggpht.com is shared infrastructure left out on purpose" in shared
+    assert "googleusercontent.com is shared infrastructure left out on purpose" in shared
     assert unknown == "notfacebook.com: not in the catalogue (not social media)"
     assert address.startswith("192.0.2.1: an IP address")
 
@@ -330,3 +333,42 @@ def test_missing_config_is_an_error(tmp_path: Path) -> None:
     result = run("list", "--config", str(tmp_path / "missing.yaml"))
     assert result.exit_code == 1
     assert "not found" in result.stderr
+
+
+def test_coverage_prints_recall_and_false_positives(policy: Path, tmp_path: Path) -> None:
+    """A practice's own table of hosts: recall and false positives, exit 0."""
+    table = tmp_path / "hosts.tsv"
+    table.write_text("www.facebook.com\tblock\nwww.nhs.uk\tallow\n", encoding="utf-8")
+    result = run("coverage", "--config", str(policy), str(table))
+    assert result.exit_code == 0, result.output
+    assert "recall: 100.0%" in result.stdout
+    assert "false positives: 0 of the 1" in result.stdout
+    as_json = json.loads(run("coverage", "--config", str(policy), "--json", str(table)).stdout)
+    assert as_json
+
+
+def test_coverage_names_a_bad_line(policy: Path, tmp_path: Path) -> None:
+    """A line that is neither block nor allow is named with its file and line, exit 1."""
+    table = tmp_path / "hosts.tsv"
+    table.write_text("www.facebook.com\tblock\nwww.nhs.uk\tmaybe\n", encoding="utf-8")
+    result = run("coverage", "--config", str(policy), str(table))
+    assert result.exit_code == 1
+    assert f"{table}:2:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_import_v2fly_follows_includes_and_keeps_full_hosts_exact(
+    policy: Path, tmp_path: Path
+) -> None:
+    """A v2fly list: include: lines beside it are followed, full: hosts written as exact."""
+    source = Path(__file__).resolve().parents[1] / "data" / "v2fly" / "example-social"
+    out = tmp_path / "extra.yaml"
+    result = run(
+        "import", "--config", str(policy), str(source), "--format", "v2fly",
+        "--category", "social-networking", "--out", str(out),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    written = out.read_text(encoding="utf-8")
+    assert "only-this-host.example" in written.split("exact:", 1)[1]
+    assert "example-social-cdn.example" in written  # a name from the included list
+    assert "exact hosts from" in result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,9 @@ from socialguard.core.catalog_import import (
     Skip,
     detect_format,
     import_list,
+    import_v2fly,
     parse_list,
+    parse_v2fly,
     render_catalog,
     service_id_for,
 )
@@ -170,6 +173,10 @@ def test_adblock_format() -> None:
         ("! c\n||a.example^\n", ListFormat.ADBLOCK),
         ("@@||a.example^\n", ListFormat.ADBLOCK),
         ("# c\na.example\nb.example\n", ListFormat.DOMAINS),
+        ("# c\ninclude:other\na.example\n", ListFormat.V2FLY),
+        ("a.example\nfull:b.a.example\n", ListFormat.V2FLY),
+        ("a.example @ads\n", ListFormat.V2FLY),
+        ("".join(f"n{i}.example\n" for i in range(40)) + "full:x.example\n", ListFormat.V2FLY),
         ("", ListFormat.DOMAINS),
     ],
 )
@@ -192,8 +199,10 @@ def test_catalogue_never_block_and_shared_are_skipped() -> None:
         "new-social.example",
     ]
     result = import_list(listed, ListFormat.DOMAINS, catalog())
-    # edge.bigcdn.example is a specific host under shared infrastructure: it may be listed.
-    assert result.domains == ["edge.bigcdn.example", "new-social.example"]
+    # edge.bigcdn.example is a specific host under shared infrastructure: it may be listed,
+    # but only as itself, never as a suffix that would cover other sites' hosts under it.
+    assert result.domains == ["new-social.example"]
+    assert result.exact == ["edge.bigcdn.example"]
     assert result.skipped[Skip.CATALOGUED] == 3
     assert result.skipped[Skip.NEVER_BLOCK] == 2
     assert result.skipped[Skip.ABOVE_NEVER_BLOCK] == 1
@@ -257,3 +266,153 @@ def test_render_catalog_bad_domain_line_is_reported_at_its_line() -> None:
 def test_service_id_for(stem: str, expected: str) -> None:
     """A file name becomes a valid, recognisable service id."""
     assert service_id_for(stem) == expected
+
+
+V2FLY = Path(__file__).resolve().parents[1] / "data" / "v2fly"
+
+
+def read_v2fly(name: str) -> str | None:
+    """How the command line follows `include:`: the file of that name beside the first."""
+    path = V2FLY / name
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def test_v2fly_rules_keep_their_kind_attributes_list_and_section() -> None:
+    """domain: and bare names cover their subdomains, full: one host; includes are followed,
+    selectively where they carry attributes, and a loop is not followed twice."""
+    rules, result = parse_v2fly(
+        read_v2fly("example-social") or "", name="example-social", include=read_v2fly
+    )
+    by_name = {r.name: r for r in rules}
+    assert list(by_name) == [
+        "example-social-cdn.example",
+        "video.example-social-cdn.example",
+        "media.bigcdn.example",
+        "corp-outside-china.example",
+        "example-social.example",
+        "example-social.co.example",
+        "example-social.net.example",
+        "exsoc.example",
+        "app-api.bigcdn.example",
+        "only-this-host.example",
+        "bigcdn.example",
+        "nhs.uk",
+    ]
+    assert by_name["video.example-social-cdn.example"].section == "CDN"
+    assert by_name["video.example-social-cdn.example"].list_name == "example-social-cdn"
+    assert by_name["corp-outside-china.example"].attributes == frozenset({"!cn"})
+    assert by_name["only-this-host.example"].full
+    assert not by_name["example-social.example"].full
+    assert by_name["example-social.example"].section == ""
+    assert (by_name["exsoc.example"].list_name, by_name["exsoc.example"].line) == (
+        "example-social",
+        11,
+    )
+    assert result.skipped[Skip.INCLUDE] == 3  # missing, itself, and the loop back from -cdn
+    assert result.skipped[Skip.REGEXP] == 1
+    assert result.skipped[Skip.KEYWORD] == 1
+    assert result.skipped[Skip.TOP_LEVEL] == 1
+    assert result.skipped[Skip.ATTRIBUTE] == 2
+    assert result.skipped[Skip.COMMENT] == 4
+    assert result.lines == 22
+    assert (5, "include:example-social-missing") in result.examples[Skip.INCLUDE]
+    assert (5, "example-social-cdn: include:example-social") in result.examples[Skip.INCLUDE]
+
+
+def test_v2fly_without_a_reader_counts_every_include() -> None:
+    """Read on its own (as `import_list` does), a list's includes are skipped and counted."""
+    rules, result = parse_v2fly(read_v2fly("example-social") or "")
+    assert "example-social-cdn.example" not in {r.name for r in rules}
+    assert result.skipped[Skip.INCLUDE] == 4
+
+
+def test_v2fly_left_out_attributes_are_the_callers_choice() -> None:
+    """@ads rules are left out by default; a caller that wants them passes no attribute."""
+    text = "a.example\nads.b.example @ads\n"
+    assert [r.name for r in parse_v2fly(text)[0]] == ["a.example"]
+    kept = parse_v2fly(text, left_out_attributes=frozenset())[0]
+    assert [r.name for r in kept] == ["a.example", "ads.b.example"]
+
+
+def test_import_v2fly_claims_shared_infrastructure_only_as_exact_hosts() -> None:
+    """full: rules and names under shared infrastructure become exact hosts; never-block,
+    shared infrastructure itself and names under another kept name are skipped."""
+    result = import_v2fly(
+        read_v2fly("example-social") or "",
+        name="example-social",
+        include=read_v2fly,
+        catalog=catalog(),
+    )
+    assert result.format is ListFormat.V2FLY
+    assert result.domains == [
+        "corp-outside-china.example",
+        "example-social-cdn.example",
+        "example-social.co.example",
+        "example-social.example",
+        "example-social.net.example",
+        "exsoc.example",
+    ]
+    assert result.exact == [
+        "app-api.bigcdn.example",
+        "media.bigcdn.example",
+        "only-this-host.example",
+    ]
+    assert result.skipped[Skip.SHARED] == 1
+    assert result.skipped[Skip.NEVER_BLOCK] == 1
+    assert result.skipped[Skip.REDUNDANT] == 1
+
+
+def test_import_v2fly_exact_hosts_skip_what_is_covered_or_protected() -> None:
+    """A full: host under a kept or catalogued domain, at never-block, or repeated, is dropped;
+    one above a never-block domain is kept, since an exact host covers nothing under it."""
+    text = "\n".join(
+        [
+            "new.example",
+            "full:www.new.example",
+            "full:cdn.fbcdn.net",
+            "full:www.nhs.uk",
+            "full:example-mail.com",
+            "full:bigcdn.example",
+            "full:solo.example",
+            "full:solo.example",
+            "new.example",
+        ]
+    )
+    result = import_v2fly(text, catalog=catalog())
+    assert result.domains == ["new.example"]
+    assert result.exact == ["example-mail.com", "solo.example"]
+    assert result.skipped[Skip.REDUNDANT] == 1
+    assert result.skipped[Skip.CATALOGUED] == 1
+    assert result.skipped[Skip.NEVER_BLOCK] == 1
+    assert result.skipped[Skip.SHARED] == 1
+    assert result.skipped[Skip.DUPLICATE] == 2
+
+
+def test_import_list_reads_v2fly_without_following_includes() -> None:
+    """`catalog import --format v2fly` without a reader still imports the list's own rules."""
+    text = read_v2fly("example-social") or ""
+    result = import_list(text.splitlines(), ListFormat.V2FLY, catalog())
+    assert "exsoc.example" in result.domains
+    assert "example-social-cdn.example" not in result.domains
+    assert result.skipped[Skip.INCLUDE] == 4
+
+
+def test_render_catalog_writes_exact_hosts_that_load_as_exact() -> None:
+    """Exact hosts are written under `exact:` and load as hosts that cover nothing below."""
+    result = ImportResult(
+        format=ListFormat.V2FLY, domains=["a.example"], exact=["edge.bigcdn.example"]
+    )
+    text = render_catalog(
+        result,
+        service_id="imported-v2fly",
+        name="v",
+        category="forums",
+        source="example-social",
+        today=dt.date(2026, 11, 24),
+    )
+    parsed = parse_catalog(parse_yaml(text, "out.yaml"), "out.yaml")
+    service = parsed.services["imported-v2fly"]
+    assert service.exact == ("edge.bigcdn.example",)
+    assert parsed.lookup("edge.bigcdn.example").service is service
+    assert parsed.lookup("x.edge.bigcdn.example").service is None
+    assert "1 domains, 1 exact hosts" in text

@@ -20,11 +20,14 @@ import click
 
 from socialguard.cli.common import CommandGroup, Refusal, config_option
 from socialguard.core.catalog import CATEGORIES, KIND_LABELS, Catalog, Explanation
+from socialguard.core.catalog_coverage import as_dict, read_table, summary_lines
+from socialguard.core.catalog_coverage import coverage as measure_coverage
 from socialguard.core.catalog_import import (
     ImportResult,
     ListFormat,
     detect_format,
     import_list,
+    import_v2fly,
     render_catalog,
     service_id_for,
 )
@@ -268,6 +271,42 @@ def _report(result: ImportResult) -> None:
         click.echo(f"  {count:>9,}  {reason}" + (f"  (e.g. {shown})" if shown else ""))
 
 
+def _sibling(file: Path, name: str) -> str | None:
+    """The list a v2fly `include:` names: the file of that name beside FILE, or None."""
+    other = file.parent / name
+    if "/" in name or name.startswith(".") or not other.is_file():
+        return None
+    try:
+        return other.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@catalog.command()
+@CONFIG_OPTION
+@JSON_OPTION
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+def coverage(config: Path | None, as_json: bool, file: Path) -> None:
+    """Measure the catalogue against FILE (host, tab, block or allow; one a line): recall and
+    false positives."""
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise Refusal(f"cannot read {file}: {error} — check the path") from None
+    rows, problems = read_table(text)
+    if problems:
+        raise Refusal(
+            f"{file} is not a coverage table; fix these and try again:",
+            [f"{file}:{number}: {problem}" for number, problem in problems],
+        )
+    loaded, settings = _catalog(config)
+    result = measure_coverage(loaded, rows, settings.enforced_categories)
+    if as_json:
+        click.echo(json.dumps(as_dict(result), indent=2))
+        return
+    click.echo("\n".join(summary_lines(result)))
+
+
 @catalog.command(name="import")
 @CONFIG_OPTION
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -284,7 +323,7 @@ def _report(result: ImportResult) -> None:
     "--format",
     "list_format",
     type=click.Choice([f.value for f in ListFormat]),
-    help="hosts, domains or adblock (default: guessed from the first lines).",
+    help="hosts, domains, adblock or v2fly (default: guessed from the first lines).",
 )
 @click.option(
     "--out",
@@ -322,7 +361,11 @@ def import_(
         )
     lines = text.splitlines()
     chosen = ListFormat(list_format) if list_format else detect_format(lines[:200])
-    if len(lines) > PROGRESS_THRESHOLD:
+    if chosen is ListFormat.V2FLY:
+        result = import_v2fly(
+            text, name=file.name, include=lambda name: _sibling(file, name), catalog=loaded
+        )
+    elif len(lines) > PROGRESS_THRESHOLD:
         with click.progressbar(
             lines, label=f"Reading {file.name}", file=sys.stderr, show_pos=True
         ) as bar:
@@ -345,7 +388,8 @@ def import_(
         ),
     )
     click.echo(
-        f"imported {len(result.domains):,} domains from {file} ({chosen} format, "
+        f"imported {len(result.domains):,} domains and {len(result.exact):,} exact hosts from "
+        f"{file} ({chosen} format, "
         f"{result.lines:,} lines) as service {sid} ({category}) into {target}"
     )
     _report(result)
