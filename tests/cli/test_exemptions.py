@@ -713,4 +713,4 @@ def test_names_are_read_as_people_type_them(files: tuple[Path, Path]) -> None:
     assert renewed.output.startswith("renewed EX-2026-004 until")
     missed = grant(files, "--user", "m.patel", "--service", "Linkedn", "--for", "1y")
     assert missed.exit_code == 1
-    assert "--service: unknown service 'Linkedn' — did you mean 'LinkedIn'?" in missed.output
+    assert "--service: unknown service 'Linkedn' — did you mean 'LinkedIn'" in missed.output
