@@ -83,10 +83,13 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[i:]) for i in range(1, len(parts) - 1)]
 
 
-def make_origin(d: Path, openssl: str) -> tuple[int, int]:
+def nginx_origin(d: Path, tools: dict[str, str | None]) -> tuple[Server, int, int]:
+    """The origin every proxy benchmark reaches (nginx: plain HTTP and TLS, a fixed answer),
+    and the policy its proxies run, with that loopback origin allowed: (server, http, https)."""
+    (d / "policy.yaml").write_text(PROXY_POLICY)
     subprocess.run(  # noqa: S603
         [
-            openssl,
+            tools.get("openssl") or "openssl",
             "req",
             "-x509",
             "-newkey",
@@ -108,7 +111,10 @@ def make_origin(d: Path, openssl: str) -> tuple[int, int]:
         capture_output=True,
         check=True,
     )
-    return free_port(), free_port()
+    hp, tp = free_port(), free_port()
+    (d / "nginx.conf").write_text(NGINX_CONF.format(d=d, hp=hp, tp=tp))
+    nginx = [str(tools["nginx"]), "-c", str(d / "nginx.conf"), "-p", str(d)]
+    return Server("nginx", nginx, hp, d), hp, tp
 
 
 def htpasswd(path: Path) -> None:
@@ -181,11 +187,7 @@ def bench_proxy(
 ) -> list[Row]:
     if not tools.get("nginx"):
         return [Row("3 proxy", "all", "skipped: nginx is not installed and apt-get could not")]
-    (workdir / "policy.yaml").write_text(PROXY_POLICY)
-    hp, tp = make_origin(workdir, tools.get("openssl") or "openssl")
-    (workdir / "nginx.conf").write_text(NGINX_CONF.format(d=workdir, hp=hp, tp=tp))
-    nginx = [str(tools["nginx"]), "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]
-    origin = Server("nginx", nginx, hp, workdir)
+    origin, hp, tp = nginx_origin(workdir, tools)
     htpasswd(workdir / "htpasswd")
     auth = f"@{workdir / 'htpasswd'}"
     servers = {

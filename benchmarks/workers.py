@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import LOOPBACK, PROXY_POLICY, Server, cpu_ticks, interleaved
+from common import LOOPBACK, Server, cpu_ticks, interleaved
 from load import Sample, Scenario, _load, summarise
 from table import Row, fmt_ratio
 
-from proxy import NGINX_CONF, make_origin, socialguard
+from proxy import nginx_origin, socialguard
 
 CLIENT_PROCESSES = 2
 
@@ -96,11 +96,7 @@ def bench_workers(
 ) -> list[Row]:
     if not tools.get("nginx"):
         return [Row("8 workers", "all", "skipped: nginx is not installed and apt-get could not")]
-    (workdir / "policy.yaml").write_text(PROXY_POLICY)
-    hp, tp = make_origin(workdir, tools.get("openssl") or "openssl")
-    (workdir / "nginx.conf").write_text(NGINX_CONF.format(d=workdir, hp=hp, tp=tp))
-    nginx = [str(tools["nginx"]), "-c", str(workdir / "nginx.conf"), "-p", str(workdir)]
-    origin = Server("nginx", nginx, hp, workdir)
+    origin, hp, tp = nginx_origin(workdir, tools)
     servers = {
         "1 worker": socialguard("w1", workdir),
         "2 workers": socialguard("w2", workdir, "--workers", "2"),
