@@ -16,11 +16,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import jinja2
-
 from socialguard.audit.printable import printable, spreadsheet_cell
 from socialguard.audit.search import month_bounds, period_bounds
 from socialguard.core.events import Event
+from socialguard.templates import environment
 
 EXPIRING_WITHIN_DAYS = 30
 _CHANGE_EVENTS: dict[str, str] = {
@@ -476,12 +475,7 @@ def chart(report: Report, *, width: int = 720, height: int = 240) -> dict[str, A
 
 def render_html(report: Report, practice: str = "the practice") -> str:
     """One self-contained HTML file (inline CSS and SVG; nothing fetched)."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("socialguard", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    template = environment.get_template("report.html")
+    template = environment().get_template("report.html")
     return template.render(
         report=report,
         chart=chart(report),

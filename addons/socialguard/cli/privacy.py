@@ -10,12 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
-import jinja2
 
 from socialguard.cli.common import CommandGroup, config_option
 from socialguard.core.privacy import Document, notice, record_of_processing, render_text
 from socialguard.core.settings import Settings
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
+from socialguard.templates import environment
 
 FORMAT_OPTION = click.option(
     "--format",
@@ -29,12 +29,7 @@ FORMAT_OPTION = click.option(
 
 def render_html(document: Document) -> str:
     """The document as one accessible HTML page (no scripts, nothing loaded from elsewhere)."""
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("socialguard", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return environment.get_template("privacy.html").render(document=document)
+    return environment().get_template("privacy.html").render(document=document)
 
 
 def _print(config: Path | None, fmt: str, build: Callable[[Settings], Document]) -> None:

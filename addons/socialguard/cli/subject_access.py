@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import click
-import jinja2
 
 from socialguard.audit.export import Export, Subject, export_events
 from socialguard.audit.log import AuditLog, audit_options
@@ -25,6 +24,7 @@ from socialguard.cli.audit import AUDIT_LOG_OPTION, CONFIG_OPTION, _segments, _s
 from socialguard.cli.common import Refusal
 from socialguard.core.events import Event
 from socialguard.files.output import OutputError, write_file
+from socialguard.templates import environment
 
 EXPORTS_LOG = Path("exports") / "exports.jsonl"
 
@@ -50,13 +50,8 @@ def _exports_log(path: Path, options: object) -> Iterator[AuditLog]:
 
 
 def render_html(export: Export, practice: str) -> str:
-    environment = jinja2.Environment(
-        loader=jinja2.PackageLoader("socialguard", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-    return environment.get_template("export.html").render(
-        export=export.as_json(), practice=practice
+    return (
+        environment().get_template("export.html").render(export=export.as_json(), practice=practice)
     )
 
 

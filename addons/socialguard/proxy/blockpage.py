@@ -6,14 +6,12 @@ Pure rendering: no mitmproxy, no I/O beyond reading the packaged template once.
 
 from __future__ import annotations
 
-import functools
 import json
 import urllib.parse
 
-import jinja2
-
 from socialguard.core.policy import Decision, Reason
 from socialguard.core.settings import Practice
+from socialguard.templates import environment
 
 REASON_TEXT = {
     Reason.NOT_AUTHORISED: "Social media needs an exemption from the Practice Manager, "
@@ -38,15 +36,6 @@ def reason_text(decision: Decision) -> str:
     )
 
 
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("socialguard", "templates"),
-        autoescape=True,  # the page echoes a host name from the request
-        undefined=jinja2.StrictUndefined,
-    )
-
-
 def render_html(
     decision: Decision,
     reference: str,
@@ -63,7 +52,7 @@ def render_html(
     if admin_url and decision.service and decision.reason is not Reason.WORK_EMAIL_SIGNUP:
         request_url = f"{admin_url}/request?ref={urllib.parse.quote(reference)}"
     return (
-        _environment()
+        environment()
         .get_template("block.html")
         .render(
             host=decision.host,

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,6 +31,7 @@ from socialguard.files.exemption_actions import (
     FieldError,
     UsageProblemError,
 )
+from socialguard.templates import environment
 from socialguard.web import events
 from socialguard.web.accounts import PasswordFileError, SignInLimiter, check_password
 from socialguard.web.overview import (
@@ -121,17 +121,8 @@ class SecurityHeaders:
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("socialguard", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-    )
-
-
-@functools.cache
 def _css() -> str:
-    env = _environment()
+    env = environment()
     assert env.loader is not None  # noqa: S101 - set just above
     return "".join(env.loader.get_source(env, name)[0] for name in ("socialguard.css", "admin.css"))
 
@@ -167,7 +158,7 @@ class Page:
         values["practice"] = self.settings.practice.name
         # A field without an error reads as "" (the templates are strict about anything else).
         values["errors"] = collections.defaultdict(str, values.get("errors") or {})
-        html = _environment().get_template(template).render(values)
+        html = environment().get_template(template).render(values)
         return HTMLResponse(html, status_code=status)
 
     def message(

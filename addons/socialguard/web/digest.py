@@ -10,16 +10,14 @@ from __future__ import annotations
 import datetime as dt
 import email.message
 import email.utils
-import functools
 import smtplib
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
-import jinja2
-
 from socialguard.core.settings import Settings
 from socialguard.files.exemption_actions import Context, label, load
+from socialguard.templates import environment
 from socialguard.web.overview import (
     ExemptionRow,
     blocks_by_service,
@@ -38,17 +36,6 @@ class Digest:
     subject: str
     text: str
     html: str
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.PackageLoader("socialguard", "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def build(context: Context, store: RequestStore, audit_path: Path) -> Digest:
@@ -76,7 +63,7 @@ def build(context: Context, store: RequestStore, audit_path: Path) -> Digest:
         "total_blocks": sum(n for _, n in week),
         "public_url": settings.admin.public_url,
     }
-    env = _environment()
+    env = environment(plain_text_too=True)
     return Digest(
         subject=f"socialguard weekly digest for {settings.practice.name}, {label(today)}",
         text=env.get_template("admin-digest.txt").render(values),
