@@ -127,7 +127,7 @@ def main() -> int:
             proxy_dir.mkdir()
             rows += bench_proxy(proxy_dir, tools, rounds, seconds, concurrencies, log)
         if "workers" in only:
-            tools = ensure_tools(["nginx", "openssl"])
+            tools = ensure_tools(["nginx", "openssl", "hey"])
             log("8. run --workers 1 vs 2")
             workers_dir = workdir / "workers"
             workers_dir.mkdir()

@@ -1,18 +1,25 @@
 """`socialguard run --workers N`: requests/s and proxy CPU per request with 1 and 2 workers.
 
-Allowed plain HTTP (keep-alive) and allowed HTTPS tunnels, through one listening address,
-measured side by side in interleaved rounds. The load comes from two client processes (one
-asyncio client would itself be the bottleneck of a two-core machine); the proxy's CPU is the
-sum over every worker process, read from /proc around each window. On a machine with two
-cores the clients and the origin share the cores with the workers: the figures are what this
-machine gave, not what a hub with cores to spare would.
+Allowed plain HTTP (keep-alive) and allowed HTTPS tunnels (a new CONNECT and TLS handshake for
+every request), through one listening address, measured side by side in interleaved rounds;
+the proxy's CPU is the sum over every worker process, read from /proc around each window.
+
+On a machine with two cores the load client and the origin share the cores with the workers,
+so whatever CPU they take is a core the second worker cannot have. The load therefore comes
+from `hey` (Go; Debian's package) where it is installed: a new TLS connection costs it a
+fraction of what it costs our asyncio client, which took about half a core of its own for the
+tunnels. Without hey, two processes of that asyncio client. The figures are what this machine
+gave, not what a hub whose clients are elsewhere would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import csv
+import io
 import ssl
+import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,6 +66,26 @@ def measure_many(
     return Sample(ok, failed, elapsed, latencies, after - before)
 
 
+def measure_hey(
+    hey: str, proxy_port: int, url: str, pids: Sequence[int], concurrency: int, seconds: float
+) -> Sample:
+    """One window of `hey` through the proxy: keep-alive for http://, and for https:// a new
+    tunnel (CONNECT + TLS) per request; CPU summed over `pids`."""
+    argv = [hey, "-z", f"{seconds}s", "-c", str(concurrency), "-t", "15", "-o", "csv"]
+    argv += ["-x", f"http://{LOOPBACK}:{proxy_port}"]
+    if url.startswith("https://"):
+        argv.append("-disable-keepalive")
+    before, started = sum(cpu_ticks(p) for p in pids), time.perf_counter()
+    done = subprocess.run(  # noqa: S603
+        [*argv, url], capture_output=True, text=True, timeout=seconds + 60, check=False
+    )
+    elapsed, after = time.perf_counter() - started, sum(cpu_ticks(p) for p in pids)
+    rows = list(csv.DictReader(io.StringIO(done.stdout)))
+    latencies = tuple(float(r["response-time"]) for r in rows if r.get("status-code") == "200")
+    failed = len(rows) - len(latencies)
+    return Sample(len(latencies), failed, elapsed, latencies, after - before)
+
+
 def bench_workers(
     workdir: Path,
     tools: dict[str, str | None],
@@ -79,6 +106,9 @@ def bench_workers(
         "2 workers": socialguard("w2", workdir, "--workers", "2"),
     }
     cafile = str(workdir / "origin.pem")
+    hey = tools.get("hey")
+    client = "hey" if hey else f"{CLIENT_PROCESSES} asyncio client processes"
+    log(f"load client: {client}")
     cases = {
         "(a) allowed HTTP, keep-alive": ("http-keepalive", f"{LOOPBACK}:{hp}", None),
         "(b) allowed HTTPS tunnel (CONNECT + TLS + 1 request)": (
@@ -100,14 +130,23 @@ def bench_workers(
         pids = {name: worker_pids(s) for name, s in servers.items()}
         log(f"worker processes: {pids}")
         with concurrent.futures.ProcessPoolExecutor(CLIENT_PROCESSES) as pool:
+
+            def window(
+                name: str, kind: str, target: str, ca: str | None, c: int, t: float
+            ) -> Sample:
+                if hey is None:
+                    args = (kind, servers[name].port, target, ca)
+                    return measure_many(pool, args, pids[name], c, t)
+                url = f"{'https' if kind == 'tunnel' else 'http'}://{target}/"
+                return measure_hey(hey, servers[name].port, url, pids[name], c, t)
+
             for kind, target, ca in cases.values():
-                for name, server in servers.items():  # warm up
-                    measure_many(pool, (kind, server.port, target, ca), pids[name], 4, 0.3)
+                for name in servers:  # warm up
+                    window(name, kind, target, ca, 4, 1 if hey else 0.3)
             for r, name in interleaved(list(servers), rounds):
                 log(f"round {r + 1}/{rounds}: {name}")
                 for label, (kind, target, ca) in cases.items():
-                    args = (kind, servers[name].port, target, ca)
-                    sample = measure_many(pool, args, pids[name], concurrency, seconds)
+                    sample = window(name, kind, target, ca, concurrency, seconds)
                     samples.setdefault((label, name), []).append(sample)
     finally:
         for server in reversed(started):
@@ -119,7 +158,7 @@ def bench_workers(
         rows.append(
             Row(
                 "8 workers",
-                f"{label}, concurrency {concurrency}",
+                f"{label}, concurrency {concurrency}, load from {client}",
                 f"2 workers: {two.cell()}",
                 f"1 worker: {one.cell()}",
                 fmt_ratio(two.rps / one.rps if one.rps else None, 1.6),
