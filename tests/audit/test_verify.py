@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from socialguard.audit.files import AuditError, Segment, log_segments, segments_for
+from socialguard.audit.files import (
+    AuditError,
+    Segment,
+    chains_for,
+    log_segments,
+    segments_for,
+    worker_path,
+)
 from socialguard.audit.log import AuditLog, AuditOptions, line_hash
-from socialguard.audit.verify import BreakKind, verify, verify_live
+from socialguard.audit.verify import BreakKind, Verdict, verify, verify_chains, verify_live
 
 KEY = b"0123456789abcdef0123456789abcdef"
 T0 = dt.datetime(2026, 11, 24, 9, 0, tzinfo=dt.UTC)
@@ -365,6 +372,84 @@ def test_expect_head_in_the_middle_of_a_rotated_log(tmp_path: Path) -> None:
     write_log(path, 2)
     assert verify(log_segments(path), expect_head=head).ok
     assert not verify(log_segments(path), expect_head="0" * 64).ok
+
+
+def _workers(tmp_path: Path, count: int) -> tuple[Path, list[Path]]:
+    """`run --workers 2`'s two chains beside audit.jsonl, `count` events each."""
+    active = tmp_path / "audit.jsonl"
+    workers = [worker_path(active, 1), worker_path(active, 2)]
+    for worker in workers:
+        write_log(worker, count)
+    return active, workers
+
+
+def _check_chains(active: Path, *heads: str) -> Verdict:
+    return verify_chains(lambda: chains_for([active], active), None, heads)
+
+
+def test_one_head_per_chain_catches_lines_removed_from_the_second(tmp_path: Path) -> None:
+    """With several chains each head given must be in a chain of its own: removing the last
+    lines of worker 2's chain is caught when its head is given, whichever order they come in,
+    though worker 1's head alone (what the old --expect-head took) still passes, with a note."""
+    active, (first, second) = _workers(tmp_path, 5)
+    noted = _check_chains(active)
+    assert noted.ok
+    assert list(noted.heads) == [str(first), str(second)]
+    head1, head2 = noted.heads[str(first)], noted.heads[str(second)]
+    assert head1 is not None
+    assert head2 is not None
+    assert head1 != head2
+    for worker in (first, second):
+        write_log(worker, 2)  # both grow: the heads noted are now inside them
+    assert _check_chains(active, head1, head2).notes == []
+    assert _check_chains(active, head2, head1).ok
+    rewrite(second, lambda lines: lines[:-3])  # worker 2's two new lines and its old head
+    assert _check_chains(active).ok  # invisible without the heads
+    only_first = _check_chains(active, head1)
+    assert only_first.ok
+    assert only_first.notes == [
+        f"{second}: no --expect-head was given for this chain, so lines removed from its end "
+        "cannot be detected (give each chain's latest head: one --expect-head per chain)"
+    ]
+    for heads in ((head1, head2), (head2, head1)):
+        verdict = _check_chains(active, *heads)
+        assert verdict.problem is not None
+        assert verdict.problem.kind == BreakKind.HEAD_MISSING
+        assert (verdict.problem.file, verdict.problem.line) == (second, 4)  # its last line
+        assert f"the line whose hash is {head2} (head {heads.index(head2) + 1} of 2" in str(
+            verdict.problem
+        )
+        assert "removed from the end of audit.w2.jsonl (the one chain no head" in str(
+            verdict.problem
+        )
+    assert _check_chains(active, head2).problem is not None
+
+
+def test_heads_given_must_each_be_in_a_different_chain(tmp_path: Path) -> None:
+    """The same chain's head twice, or more heads than chains, is not one head per chain."""
+    active, (first, second) = _workers(tmp_path, 3)
+    heads = _check_chains(active).heads
+    head1 = heads[str(first)]
+    assert head1 is not None
+    twice = _check_chains(active, head1, head1)
+    assert twice.problem is not None
+    assert twice.problem.kind == BreakKind.HEAD_MISSING
+    assert twice.problem.file == first
+    assert "heads 1 and 2 given with --expect-head are both in the chain of audit.w1.jsonl" in (
+        twice.problem.message
+    )
+    extra = _check_chains(active, *(h for h in heads.values() if h), "0" * 64)
+    assert extra.problem is not None
+    assert f"{'0' * 64} (head 3 of 3 given with --expect-head) is in none of the 2 chains" in (
+        extra.problem.message
+    )
+    # One chain, two heads: the single-chain check cannot hold both either.
+    second.unlink()
+    first.rename(active)
+    alone = _check_chains(active, head1, "1" * 64)
+    assert alone.problem is not None
+    assert alone.problem.kind == BreakKind.HEAD_MISSING
+    assert _check_chains(active, head1).ok
 
 
 def test_verify_live_lists_the_files_again_after_a_race(tmp_path: Path) -> None:

@@ -236,6 +236,46 @@ def test_verify_expect_head(home: Path) -> None:
     assert "--expect-head 'abc': give the 64 hex digits" in bad.output
 
 
+def test_verify_expect_head_once_per_chain(home: Path) -> None:
+    """After `run --workers 2`, verify prints each chain's head; --expect-head takes one per
+    chain, so lines removed from the end of worker 2's chain are caught even when worker 1's
+    head comes first, and a chain given no head is named in a note."""
+    (home / "var" / "audit.jsonl").unlink()
+    workers = [Path("var/audit.w1.jsonl"), Path("var/audit.w2.jsonl")]  # as the default names
+    for worker in workers:
+        write(worker, 4)
+    listed = run("verify").output.splitlines()
+    assert listed[0] == "2 chains (one per worker), read as one record:"
+    heads = [line.rsplit(" head ", 1)[1] for line in listed[1:3]]
+    assert [line.split(": head ")[0].strip() for line in listed[1:3]] == [str(w) for w in workers]
+    both = ["--expect-head", heads[0], "--expect-head", heads[1].upper()]
+    result = run("verify", *both)
+    assert result.exit_code == 0, result.output
+    assert "every chain holds, and each of the 2 heads given is in a chain of its own." in (
+        result.output
+    )
+    assert "note:" not in result.output
+    workers[1].write_bytes(b"".join(workers[1].read_bytes().splitlines(keepends=True)[:-1]))
+    one = run("verify", "--expect-head", heads[0])
+    assert one.exit_code == 0, one.output
+    assert f"note: {workers[1]}: no --expect-head was given for this chain, so lines removed " in (
+        one.output
+    )
+    caught = run("verify", *both)
+    assert caught.exit_code == 1
+    assert f"{workers[1]}:3: head_missing: the line whose hash is {heads[1]} (head 2 of 2" in (
+        caught.output
+    )
+    verdict = json.loads(run("verify", "--json", *both).output)
+    assert verdict["ok"] is False
+    assert verdict["expected_heads"] == heads
+    assert verdict["problem"]["kind"] == "head_missing"
+    bad = CliRunner().invoke(main, ["audit", "verify", "--expect-head", heads[0],
+                                    "--expect-head", "xyz"])  # fmt: skip
+    assert bad.exit_code == 1
+    assert "--expect-head 'xyz': give the 64 hex digits" in bad.output
+
+
 def test_verify_without_the_key_file_says_get_the_original(home: Path) -> None:
     """A missing key file when verifying: never advise making a new key (every signed line
     would then look forged); say get the original, or check the chain only with --no-key."""

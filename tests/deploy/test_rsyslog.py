@@ -2,7 +2,8 @@
 shipped configuration (RELP over TLS, disk-assisted queue). A real `socialguard run` writes the
 log. The centre's copy follows a daily rotation and a restart of the centre, `socialguard audit
 verify` holds on it, the chain head arrives beside it, and a gateway log rewritten afterwards,
-even by someone holding the HMAC key, is caught at the centre.
+even by someone holding the HMAC key, is caught at the centre. A hub's chains (`run --workers
+N`: one per worker) each arrive in a file of their own, with a head per chain.
 """
 
 from __future__ import annotations
@@ -24,11 +25,16 @@ from pathlib import Path
 
 import pytest
 
+from socialguard.audit.files import worker_path
+from socialguard.audit.log import AuditLog, AuditOptions
 from tests.deploy.conftest import DEPLOY, tool
 from tests.loopback import LOOPBACK, free_port, self_signed, wait_for_port
 from tests.proxy.conftest import SOCIALGUARD, RunningProxy, start, stop
 
 RSYSLOG = DEPLOY / "rsyslog"
+CENTRAL_LOGGING = DEPLOY.parent / "docs" / "CENTRAL-LOGGING.md"
+# The tools the scripts call (socialguard, python3) from this test's environment.
+TOOLS_ENV = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
 SITE = "riverside"
 MAC_FIELD = b',"mac":"'
 
@@ -109,9 +115,9 @@ class Relay:
         self.wait_until(lambda: wait_for_port(self.port, 0.1), "the centre listening")
 
 
-@pytest.fixture
-def relay(tmp_path: Path) -> Iterator[Relay]:
-    """deploy/rsyslog's gateway.conf and centre.conf, made ready for loopback (not started)."""
+def build_relay(tmp_path: Path, gateway_changes: dict[str, str] | None = None) -> Relay:
+    """deploy/rsyslog's gateway.conf and centre.conf, made ready for loopback (not started);
+    `gateway_changes` changes the gateway's file further (a gateway someone has changed)."""
     tool("rsyslogd")
     tls = tmp_path / "tls"
     tls.mkdir()
@@ -140,13 +146,32 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
         "/etc/socialguard/relp/": f"{tls}/",
         "/var/log/socialguard/": f"{logs}/",
         'action.resumeInterval="10"': 'action.resumeInterval="1"',  # retry sooner in a test
+        **(gateway_changes or {}),
     })  # fmt: skip
     site = sites / SITE
-    shipped = Relay(gateway=gateway, centre=centre, port=port, logs=logs,
-                    copy=site / "audit.jsonl", heads=site / "heads.log")  # fmt: skip
+    return Relay(gateway=gateway, centre=centre, port=port, logs=logs,
+                 copy=site / "audit.jsonl", heads=site / "heads.log")  # fmt: skip
+
+
+@pytest.fixture
+def relay(tmp_path: Path) -> Iterator[Relay]:
+    shipped = build_relay(tmp_path)
     yield shipped
-    gateway.stop()
-    centre.stop()
+    shipped.gateway.stop()
+    shipped.centre.stop()
+
+
+# What a gateway changed by someone in control of it could send: a chain's name as a path.
+ROGUE_NAME = {'"socialguard-chain audit." & $.chain & ".jsonl "':
+              '"socialguard-chain ../../" & $.chain & ".jsonl "'}  # fmt: skip
+
+
+@pytest.fixture
+def rogue_relay(tmp_path: Path) -> Iterator[Relay]:
+    shipped = build_relay(tmp_path, ROGUE_NAME)
+    yield shipped
+    shipped.gateway.stop()
+    shipped.centre.stop()
 
 
 def whole_log(active: Path) -> bytes:
@@ -167,6 +192,35 @@ def without_repeats(copy: Path, target: Path) -> bytes:
         subprocess.run(["awk", "!seen[$0]++", str(copy)], stdout=out, check=True, timeout=30,
                        env={**os.environ, "LC_ALL": "C"})  # fmt: skip
     return target.read_bytes()
+
+
+def centre_check(site: Path, check: Path) -> subprocess.CompletedProcess[str]:
+    """docs/CENTRAL-LOGGING.md's check of a site at the centre, run as the page prints it (only
+    its two folders changed): each file without its repeats, then one verify of the copy with
+    every chain's latest head."""
+    text = CENTRAL_LOGGING.read_text()
+    section = text[text.index("## Checking a site at the centre") :]
+    start = section.index("```sh\n") + len("```sh\n")
+    script = section[start : section.index("```", start)]
+    for old, new in (
+        ("/var/log/socialguard-central/riverside", str(site)),
+        ("/var/lib/socialguard-check/riverside", str(check)),
+    ):
+        assert old in script, f"docs/CENTRAL-LOGGING.md's check no longer has {old}"
+        script = script.replace(old, new)
+    home = check.parent / "centre-home"  # no policy.yaml here, as on a central server
+    home.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=home, env=TOOLS_ENV)  # fmt: skip
+
+
+def send_head(policy: Path, heads: Path) -> None:
+    """The gateway's hourly socialguard-send-head."""
+    sent = subprocess.run(
+        ["sh", str(RSYSLOG / "socialguard-send-head"), str(policy), str(heads)],
+        capture_output=True, text=True, timeout=60, check=False, cwd=heads.parent, env=TOOLS_ENV,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stdout + sent.stderr
 
 
 def sign(line: bytes, key: bytes) -> bytes:
@@ -284,12 +338,7 @@ def test_the_centre_keeps_a_verifiable_copy_and_catches_a_rewrite(
 
     # The hourly check on the gateway sends the head of its chain; it arrives beside the copy,
     # and the copy verifies (yesterday's lines with it) and holds that head.
-    sent_head = subprocess.run(
-        ["sh", str(RSYSLOG / "socialguard-send-head"), str(policy), str(relay.logs / "heads.log")],
-        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
-        env={**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"},
-    )  # fmt: skip
-    assert sent_head.returncode == 0, sent_head.stdout + sent_head.stderr
+    send_head(policy, relay.logs / "heads.log")
     relay.wait_until(
         lambda: relay.heads.exists() and relay.heads.read_text().endswith("\n"), "the head"
     )
@@ -298,6 +347,10 @@ def test_the_centre_keeps_a_verifiable_copy_and_catches_a_rewrite(
     verified = audit("verify", str(checked), "--expect-head", head, cwd=tmp_path)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert "the chain holds" in verified.stdout
+    assert len(relay.heads.read_text().split()) == 3  # one chain: the line as it always was
+    documented = centre_check(relay.copy.parent, tmp_path / "documented" / SITE)
+    assert documented.returncode == 0, documented.stdout + documented.stderr
+    assert f"still holds the head given ({head[:12]}…)" in documented.stdout
 
     # Someone with the key rewrites a block already sent; the gateway's own log still verifies.
     # The proxy starts again and carries on from the rewritten chain.
@@ -319,3 +372,120 @@ def test_the_centre_keeps_a_verifiable_copy_and_catches_a_rewrite(
     assert "BROKEN" in caught.stdout
     assert "edited" in caught.stdout
     assert original in checked.read_bytes()  # the centre still holds what was really written
+
+
+def record(path: Path, key: bytes, count: int, start: int = 0) -> None:
+    """`count` blocks in a worker's chain, written as the worker's own AuditLog writes them (with
+    a name with an accent: the lines must cross byte for byte)."""
+    log = AuditLog(path, options=AuditOptions(hmac_key=key))
+    try:
+        for n in range(start, start + count):
+            url = f"http://www.tiktok.com/{n}"
+            log.record("access.blocked", {"user": "zoë.brown", "client_ip": "127.0.0.1",
+                                          "service": "tiktok", "url": url})  # fmt: skip
+    finally:
+        log.close()
+
+
+def test_a_hubs_chains_each_arrive_in_a_file_of_their_own(relay: Relay, tmp_path: Path) -> None:
+    """`run --workers 2` keeps a chain per worker (audit.w1.jsonl, audit.w2.jsonl): each arrives
+    at the centre in a file of its own, worker 1's across a daily rotation; the hourly heads name
+    each chain and the centre's documented check holds with them; it catches lines removed from
+    the end of worker 2's chain before they were sent (worker 1's head alone would not), and
+    worker 1's chain rewritten on the gateway with the key."""
+    key_file = tmp_path / "audit.key"
+    key_file.write_bytes(base64.b64encode(os.urandom(32)) + b"\n")
+    key = key_file.read_bytes().strip()
+    active = relay.logs / "audit.jsonl"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(f"audit:\n  path: {active}\n  hmac_key_file: {key_file}\n")
+    workers = [worker_path(active, 1), worker_path(active, 2)]
+    site = relay.copy.parent
+    copies = [site / worker.name for worker in workers]
+    check = tmp_path / "check" / SITE
+
+    def arrived() -> bool:
+        pairs = zip(copies, workers, strict=True)
+        return all(c.exists() and c.read_bytes() == whole_log(w) for c, w in pairs)
+
+    yesterdays_log(workers[0], key)
+    relay.start_centre()
+    relay.gateway.start()
+    relay.wait_until(lambda: copies[0].exists() and copies[0].read_bytes() == whole_log(workers[0]),
+                     "worker 1's lines from yesterday")  # fmt: skip
+    for n in range(3):  # the two workers write in turn; worker 1's first line today rotates
+        record(workers[0], key, 1, n)
+        record(workers[1], key, 1, n)
+    relay.wait_until(arrived, "both chains")
+    assert len(list(relay.logs.glob("audit.w1.*.jsonl.gz"))) == 1
+    assert sorted(p.name for p in site.iterdir()) == ["audit.w1.jsonl", "audit.w2.jsonl"]
+
+    send_head(policy, relay.logs / "heads.log")
+    relay.wait_until(lambda: relay.heads.exists() and relay.heads.read_text().count("\n") >= 2,
+                     "a head for each chain")  # fmt: skip
+    sent = [line.split() for line in relay.heads.read_text().splitlines()][:2]
+    assert [(words[0], words[3]) for words in sent] == [
+        ("socialguard-head", "audit.w1.jsonl"), ("socialguard-head", "audit.w2.jsonl")
+    ]  # fmt: skip
+    heads = [hashlib.sha256(w.read_bytes().splitlines()[-1]).hexdigest() for w in workers]
+    assert [words[2] for words in sent] == heads
+    holds = centre_check(site, check)
+    assert holds.returncode == 0, holds.stdout + holds.stderr
+    assert "every chain holds, and each of the 2 heads given is in a chain of its own" in (
+        holds.stdout
+    )
+
+    # With the gateway's rsyslog stopped, worker 2 writes two blocks and the hourly head names
+    # them; then someone removes those two lines. What rsyslog sends on restart still chains.
+    relay.gateway.stop()
+    kept = workers[1].stat().st_size
+    record(workers[1], key, 2, 3)
+    send_head(policy, relay.logs / "heads.log")
+    with workers[1].open("r+b") as f:
+        f.truncate(kept)
+    relay.gateway.start()
+    relay.wait_until(lambda: relay.heads.read_text().count("\n") >= 4, "the later heads")
+    caught = centre_check(site, check)
+    assert caught.returncode == 1, caught.stdout + caught.stderr
+    newest = [line.split()[2] for line in relay.heads.read_text().splitlines()][-1]
+    assert relay.heads.read_text().splitlines()[-1].endswith(" audit.w2.jsonl")
+    last = len(whole_log(workers[1]).splitlines())
+    assert f"audit.w2.jsonl:{last}: head_missing: the line whose hash is {newest}" in caught.stdout
+    assert "lines were removed from the end of audit.w2.jsonl" in caught.stdout
+    first_only = audit("verify", str(check), "--expect-head", heads[0], cwd=tmp_path)
+    assert first_only.returncode == 0, first_only.stdout  # what one head for a hub missed
+    assert f"note: {check / 'audit.w2.jsonl'}: no --expect-head was given" in first_only.stdout
+
+    # Someone with the key rewrites a block in worker 1's chain so well that the gateway's own
+    # verify holds; worker 1 carries on from it, and the centre's copy breaks there.
+    original = rewrite_first_block(workers[0], key)
+    forged = audit("verify", "--config", str(policy), cwd=tmp_path)
+    assert forged.returncode == 0, forged.stdout + forged.stderr
+    written = workers[0].stat().st_size
+    record(workers[0], key, 1, 5)
+    added = workers[0].read_bytes()[written:]
+    relay.wait_until(lambda: copies[0].read_bytes().endswith(added), "worker 1's next line")
+    edited = centre_check(site, check)
+    assert edited.returncode == 1, edited.stdout + edited.stderr
+    assert f"{check / 'audit.w1.jsonl'}:" in edited.stdout
+    assert ": edited: " in edited.stdout
+    assert original in copies[0].read_bytes()  # the centre still holds what was really written
+
+
+def test_a_chain_name_the_centre_does_not_expect_is_never_a_path(
+    rogue_relay: Relay, tmp_path: Path
+) -> None:
+    """The centre writes a worker's line to SITE/audit.wK.jsonl only for a name of that form:
+    a gateway changed to name its chain "../../w1.jsonl" gets no file outside the site's folder,
+    and its lines are kept apart in SITE/unrecognised.log."""
+    worker = worker_path(rogue_relay.logs / "audit.jsonl", 1)
+    record(worker, os.urandom(32), 1)
+    unrecognised = rogue_relay.copy.parent / "unrecognised.log"
+    rogue_relay.start_centre()
+    rogue_relay.gateway.start()
+    rogue_relay.wait_until(unrecognised.exists, "the line with the unexpected name")
+    rogue_relay.wait_until(lambda: unrecognised.read_bytes().endswith(b"\n"), "its end")
+    assert unrecognised.read_bytes() == b"socialguard-chain ../../w1.jsonl " + worker.read_bytes()
+    received = [p for p in (tmp_path / "sites").rglob("*") if p.is_file()]
+    assert received == [unrecognised]
+    assert not list(tmp_path.glob("*.jsonl"))  # nothing written where "../../" pointed

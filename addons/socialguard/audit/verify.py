@@ -15,7 +15,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +73,10 @@ class Verdict:
     problem: Break | None = None
     # Several chains read as one record (`run --workers N`): each chain's head, by its file.
     heads: dict[str, str | None] = field(default_factory=dict)
+    # Every --expect-head given (one per chain), and which of the heads looked for are in it.
+    expected_heads: list[str] = field(default_factory=list)
+    found_heads: set[str] = field(default_factory=set)
+    end: tuple[Path, int] | None = None  # the last whole event's file and line
 
     @property
     def ok(self) -> bool:
@@ -87,6 +91,7 @@ class Verdict:
             "last_ts": self.last_ts,
             "head": self.head,
             "expected_head": self.expected_head,
+            "expected_heads": self.expected_heads,
             "notes": self.notes,
             "heads": self.heads,
             "problem": None
@@ -149,16 +154,22 @@ HEAD_PATTERN = re.compile(r"[0-9a-f]{64}")
 
 
 def verify(
-    segments: Iterable[Segment], key: bytes | None = None, expect_head: str | None = None
+    segments: Iterable[Segment],
+    key: bytes | None = None,
+    expect_head: str | None = None,
+    *,
+    look_for: Collection[str] = (),
 ) -> Verdict:
     """Walk the log in order and return the verdict (never raises on a damaged log's content;
     AuditError if a file cannot be read at all).
 
     `expect_head` is the head (last line's hash) an earlier verify printed: the log must still
-    hold that line, which catches whole lines removed from its end since then.
+    hold that line, which catches whole lines removed from its end since then. `look_for` are
+    heads to find without requiring them (several chains: each head is in one of them); those
+    the log holds are in the verdict's `found_heads`.
     """
     verdict = Verdict(expected_head=expect_head)
-    checker = _Checker(verdict, key)
+    checker = _Checker(verdict, key, {*look_for, *([expect_head] if expect_head else [])})
     for segment in segments:
         verdict.files += 1
         number = 0
@@ -178,6 +189,8 @@ def verify_live(
     list_segments: Callable[[], list[Segment]],
     key: bytes | None = None,
     expect_head: str | None = None,
+    *,
+    look_for: Collection[str] = (),
 ) -> Verdict:
     """verify() the log as `list_segments` finds it; if that fails, list and check once more.
 
@@ -187,56 +200,122 @@ def verify_live(
     settles it; a real break is found again.
     """
     try:
-        verdict = verify(list_segments(), key, expect_head)
+        verdict = verify(list_segments(), key, expect_head, look_for=look_for)
     except AuditError:
-        return verify(list_segments(), key, expect_head)
+        return verify(list_segments(), key, expect_head, look_for=look_for)
     if verdict.ok:
         return verdict
-    return verify(list_segments(), key, expect_head)
+    return verify(list_segments(), key, expect_head, look_for=look_for)
 
 
 def verify_chains(
     list_chains: Callable[[], list[list[Segment]]],
     key: bytes | None = None,
-    expect_head: str | None = None,
+    expect_heads: Sequence[str] = (),
 ) -> Verdict:
     """verify_live() each chain (one per writer: the proxy's workers) and sum up: the record
-    holds only if every chain holds. A head given must be in one of the chains."""
+    holds only if every chain holds.
+
+    `expect_heads` are heads printed by an earlier verify, one per chain: each must be in a
+    chain of its own, or lines were removed from the end of one. A chain no head was given for
+    gets a note, since lines removed from its end would go unnoticed. One chain and at most one
+    head is exactly verify_live().
+    """
     chains = list_chains()
-    if len(chains) <= 1:
-        return verify_live(lambda: next(iter(list_chains()), []), key, expect_head)
-    total = Verdict(expected_head=expect_head)
-    head_found = expect_head is None
+    if len(chains) <= 1 and len(expect_heads) <= 1:
+        head = expect_heads[0] if expect_heads else None
+        verdict = verify_live(lambda: next(iter(list_chains()), []), key, head)
+        verdict.expected_heads = list(expect_heads)
+        return verdict
+    total = Verdict(
+        expected_head=expect_heads[0] if len(expect_heads) == 1 else None,
+        expected_heads=list(expect_heads),
+    )
+    found: list[set[str]] = []
+    ends: list[tuple[Path, int]] = []
     for index, chain in enumerate(chains):
         name = str(chain[-1].path)
 
         def again(index: int = index) -> list[Segment]:
-            found = list_chains()
-            return found[index] if index < len(found) else []
+            listed = list_chains()
+            return listed[index] if index < len(listed) else []
 
-        verdict = verify_live(again, key, None)
-        if verdict.ok and expect_head is not None and not head_found:
-            head_found = verify_live(again, key, expect_head).ok
+        verdict = verify_live(again, key, None, look_for=expect_heads)
+        found.append(verdict.found_heads)
+        ends.append(verdict.end or (chain[-1].path, 0))
         total.events += verdict.events
         total.files += verdict.files
         total.notes.extend(f"{name}: {note}" for note in verdict.notes)
         total.heads[name] = verdict.head
+        if len(chains) == 1:
+            total.head = verdict.head
         if verdict.first_ts and (total.first_ts is None or verdict.first_ts < total.first_ts):
             total.first_ts = verdict.first_ts
         if verdict.last_ts and (total.last_ts is None or verdict.last_ts > total.last_ts):
             total.last_ts = verdict.last_ts
         if total.problem is None and verdict.problem is not None:
             total.problem = verdict.problem
-    if total.problem is None and not head_found:
+    if expect_heads and total.problem is None:
+        _match_heads(total, list(expect_heads), found, ends)
+    return total
+
+
+def _match_heads(
+    total: Verdict, heads: list[str], found: list[set[str]], ends: list[tuple[Path, int]]
+) -> None:
+    """Each head given in a chain of its own; a note for each chain without one."""
+    names = list(total.heads)
+    owner: dict[int, int] = {}  # chain index → the index of the head found in it
+    for number, head in enumerate(heads):
+        holders = [i for i, heads_in in enumerate(found) if head in heads_in]
+        free = [i for i in holders if i not in owner]
+        if free:
+            owner[free[0]] = number
+            continue
+        if holders:
+            taken = holders[0]
+            file, line = ends[taken]
+            total.problem = Break(
+                kind=BreakKind.HEAD_MISSING,
+                file=file,
+                line=line,
+                message=f"heads {owner[taken] + 1} and {number + 1} given with --expect-head "
+                f"are both in the chain of {_chain_name(names[taken])}: give each chain's own "
+                "head (its latest), one --expect-head per chain",
+            )
+            return
+        without = [i for i in range(len(names)) if i not in owner]
+        rest = [i for i in without if not any(h in found[i] for h in heads[number + 1 :])]
+        which = rest[0] if len(rest) == 1 else None
+        file, line = ends[which if which is not None else (without or [0])[0]]
+        given = f"head {number + 1} of {len(heads)} given" if len(heads) > 1 else "the head given"
+        if len(names) == 1:
+            where, end = "is not in the log", "its end"
+        elif which is not None:
+            where = f"is in none of the {len(names)} chains"
+            end = f"the end of {_chain_name(names[which])} (the one chain no head given is in)"
+        else:
+            where, end = f"is in none of the {len(names)} chains", "the end of one of them"
         total.problem = Break(
             kind=BreakKind.HEAD_MISSING,
-            file=Path(str(chains[0][-1].path)),
-            line=0,
-            message=f"the line whose hash is {expect_head} (the head given with "
-            "--expect-head) is in none of the workers' chains: lines were removed from the "
-            "end of one since that head was noted (or the hash is from another log)",
+            file=file,
+            line=line,
+            message=f"the line whose hash is {head} ({given} with --expect-head) {where}: "
+            f"lines were removed from {end} since that head was noted (or the hash is from "
+            "another log, or from a file that is not given here)",
         )
-    return total
+        return
+    for index, name in enumerate(names):
+        if index not in owner:
+            total.notes.append(
+                f"{name}: no --expect-head was given for this chain, so lines removed from its "
+                "end cannot be detected (give each chain's latest head: one --expect-head per "
+                "chain)"
+            )
+
+
+def _chain_name(name: str) -> str:
+    return Path(name).name
 
 
 def _ends_with_newline(path: Path) -> bool:
@@ -251,9 +330,10 @@ def _ends_with_newline(path: Path) -> bool:
 class _Checker:
     """The walk's state: the previous line, the pending torn line, keys, retention records."""
 
-    def __init__(self, verdict: Verdict, key: bytes | None) -> None:
+    def __init__(self, verdict: Verdict, key: bytes | None, wanted: Collection[str]) -> None:
         self.verdict = verdict
         self.key = key
+        self.wanted = frozenset(wanted)  # heads to look for (--expect-head)
         self.previous: _Line | None = None  # the last whole event
         self.previous_raw: bytes | None = None  # the last line of any kind
         self.torn: tuple[Path, int, bytes] | None = None
@@ -263,7 +343,6 @@ class _Checker:
         self.unsigned_before_key = 0
         self.unchecked = 0
         self.unterminated_at: tuple[Path, int] | None = None
-        self.head_found = False
         self.lines: list[bytes] = []  # the current file's lines, to look ahead when one breaks
 
     def fail(self, kind: BreakKind, file: Path, number: int, message: str) -> bool:
@@ -351,8 +430,8 @@ class _Checker:
         expected = hashlib.sha256(self.previous_raw).hexdigest()
         gap_allowed = 2 if torn is not None else 1
         if prev == expected:
-            if torn is None and expected == self.verdict.expected_head:
-                self.head_found = True
+            if torn is None and expected in self.wanted:
+                self.verdict.found_heads.add(expected)
             if torn is not None:
                 tfile, tnumber, traw = torn
                 self.verdict.notes.append(
@@ -471,14 +550,17 @@ class _Checker:
         if self.previous is not None:
             verdict.last_ts = _ts(self.previous.raw)
             verdict.head = hashlib.sha256(self.previous.raw).hexdigest()
+            verdict.end = (self.previous.file, self.previous.number)
+            if verdict.head in self.wanted:
+                verdict.found_heads.add(verdict.head)
         first = self.first
         if first is not None and first.prev and not first.prev.startswith(GENESIS_PREFIX):
             self._settle_start(first)
             if not verdict.ok:
                 return
             # The head given was the last line that retention removed: accounted for.
-            if first.prev == verdict.expected_head:
-                self.head_found = True
+            if first.prev in self.wanted:
+                verdict.found_heads.add(first.prev)
         if verdict.expected_head is not None and not self._check_head(verdict.expected_head):
             return
         if self.key is not None:
@@ -506,7 +588,7 @@ class _Checker:
     def _check_head(self, expected: str) -> bool:
         """Whether the line with hash `expected` (a head printed by an earlier verify) is
         still in the chain; if not, lines were removed from the end since then."""
-        if self.head_found or self.verdict.head == expected:
+        if expected in self.verdict.found_heads:
             return True
         last = self.previous
         return self.fail(

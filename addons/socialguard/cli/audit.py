@@ -87,10 +87,12 @@ VERIFY_KEY_FIX = (
 )
 @click.option(
     "--expect-head",
+    "expect_heads",
     metavar="HASH",
-    default=None,
+    multiple=True,
     help="A head printed by an earlier verify: the log must still hold that line, so lines "
-    "removed from its end since then are caught.",
+    "removed from its end since then are caught. With several chains (run --workers), give "
+    "each chain's head, once per chain: each must be in a chain of its own.",
 )
 @click.option("--json", "as_json", is_flag=True, help="The verdict as one JSON object.")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
@@ -98,31 +100,33 @@ def verify(
     config: Path | None,
     key_file: Path | None,
     no_key: bool,
-    expect_head: str | None,
+    expect_heads: tuple[str, ...],
     as_json: bool,
     paths: tuple[Path, ...],
 ) -> None:
     """Check that nothing in the log was edited, removed or reordered.
 
     PATHS are log files or folders (default: the log in policy.yaml). The active file brings
-    its rotated (and gzipped) files with it. Exit 0 when the chain holds, 1 at the first break.
+    its rotated (and gzipped) files with it, and the workers' chains beside it (run --workers:
+    audit.w1.jsonl, …); a folder brings every chain in it. Exit 0 when every chain holds, 1 at
+    the first break.
     """
     from socialguard.audit.log import load_hmac_key  # noqa: PLC0415
     from socialguard.audit.verify import HEAD_PATTERN, verify_chains  # noqa: PLC0415
 
     if no_key and key_file is not None:
         raise Refusal("--key-file and --no-key: give one or the other, not both")
-    if expect_head is not None:
-        expect_head = expect_head.strip().lower()
-        if not HEAD_PATTERN.fullmatch(expect_head):
+    heads = [head.strip().lower() for head in expect_heads]
+    for head in heads:
+        if not HEAD_PATTERN.fullmatch(head):
             raise Refusal(
-                f"--expect-head {expect_head!r}: give the 64 hex digits printed after 'Head' "
-                "by an earlier verify"
+                f"--expect-head {head!r}: give the 64 hex digits printed after 'Head' by an "
+                "earlier verify (with several chains, after each chain's 'head')"
             )
     settings = _settings(config)
     key_path = None if no_key else key_file or settings.audit_hmac_key_file
     key = load_hmac_key(key_path, fix=VERIFY_KEY_FIX) if key_path is not None else None
-    verdict = verify_chains(lambda: chains_for(list(paths), settings.audit_path), key, expect_head)
+    verdict = verify_chains(lambda: chains_for(list(paths), settings.audit_path), key, heads)
     if as_json:
         click.echo(json.dumps(verdict.as_dict()))
     else:
@@ -130,10 +134,17 @@ def verify(
             click.echo(printable(f"note: {note}"))
         if verdict.problem is None:
             keyed = " (HMAC checked)" if key is not None else ""
-            head = (
-                f", and it still holds the head given ({expect_head[:12]}…)" if expect_head else ""
-            )
-            if len(verdict.heads) > 1:
+            several = len(verdict.heads) > 1
+            if several and heads:
+                given = len(heads)
+                head = (
+                    f", and each of the {given} heads given is in a chain of its own"
+                    if given > 1
+                    else f", and one of them holds the head given ({heads[0][:12]}…)"
+                )
+            else:
+                head = f", and it still holds the head given ({heads[0][:12]}…)" if heads else ""
+            if several:
                 click.echo(f"{len(verdict.heads)} chains (one per worker), read as one record:")
                 for name, chain_head in verdict.heads.items():
                     click.echo(f"  {name}: head {chain_head}")
@@ -143,7 +154,7 @@ def verify(
                 f"{verdict.last_ts or '-'}; "
                 + (
                     f"every chain holds{keyed}{head}."
-                    if len(verdict.heads) > 1
+                    if several
                     else f"the chain holds{keyed}{head}. Head {verdict.head}"
                 )
             )
