@@ -22,6 +22,7 @@ from socialguard.web.accounts import SignInLimiter
 from socialguard.web.app import AdminState, create_app
 from socialguard.web.sessions import Signer
 from socialguard.web.staff_requests import RequestStore
+from socialguard.web.trusted_hosts import page_names
 
 REQUESTS_FILE = "exemption-requests.json"
 
@@ -100,7 +101,7 @@ def serve(context: Context, listen: tuple[str, int] | None = None) -> None:
     host, port = listen or (settings.admin.listen_host, settings.admin.listen_port)
     tls = settings.admin.tls_cert is not None
     state = make_state(context)
-    app: Starlette = create_app(state)
+    app: Starlette = create_app(state, page_names(host, settings.admin.public_url))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
