@@ -36,6 +36,7 @@ from socialguard.files.authorisation_edit import (
     edit_file,
 )
 from socialguard.files.catalog_file import load_catalog
+from socialguard.files.list_source import RepositoryList, kept_in_repository
 from socialguard.files.policy_files import PolicyPaths, check_exists, load_settings
 from socialguard.files.yamlfile import read_yaml
 
@@ -132,10 +133,29 @@ def load(context: Context) -> Authorisations:
         ) from None
 
 
+def kept_elsewhere(context: Context) -> RepositoryList | None:
+    """The shared repository that keeps this list (so it is not edited here), if any."""
+    return kept_in_repository(context.path)
+
+
+def refuse_if_kept_elsewhere(context: Context) -> None:
+    """A list `socialguard policy pull` copies from git is IT's to change, in git."""
+    origin = kept_elsewhere(context)
+    if origin is not None:
+        raise ActionRefusedError(origin.refusal())
+
+
 def edit(context: Context, change: Callable[[AuthorisationDocument], str]) -> EditResult:
     """Make one change through authorisation_edit; the refusal says why nothing was written."""
+    refuse_if_kept_elsewhere(context)
+
+    def guarded(document: AuthorisationDocument) -> str:
+        # Again under the edit lock, which the pull holds while it takes the list over.
+        refuse_if_kept_elsewhere(context)
+        return change(document)
+
     try:
-        return edit_file(context.path, change, context.parse)
+        return edit_file(context.path, guarded, context.parse)
     except EditError as error:
         raise ActionRefusedError(f"{error} — nothing was written") from None
     except InvalidFileError as error:
