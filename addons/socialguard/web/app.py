@@ -31,6 +31,7 @@ from socialguard.files.exemption_actions import (
     FieldError,
     UsageProblemError,
 )
+from socialguard.files.list_source import RepositoryList
 from socialguard.templates import environment
 from socialguard.web import events
 from socialguard.web.accounts import PasswordFileError, SignInLimiter, check_password
@@ -155,6 +156,7 @@ class Page:
     ) -> HTMLResponse:
         values.setdefault("user", None)
         values.setdefault("csrf", "")
+        values.setdefault("kept", None)
         values.setdefault("title", "Social media exemptions")
         values["practice"] = self.settings.practice.name
         # A field without an error reads as "" (the templates are strict about anything else).
@@ -214,6 +216,11 @@ class Page:
             self._set_cookie(request, response, VISITOR_COOKIE, request.state.new_visitor, 86400)
         return response
 
+    def _kept(self) -> RepositoryList | None:
+        """The shared repository that keeps the list, when `socialguard policy pull` copies it
+        from there: the page then shows it and offers no change (the pull would undo it)."""
+        return actions.kept_elsewhere(self.state.context)
+
     def _approvers(self) -> frozenset[str]:
         return actions.load(self.state.context).approvers
 
@@ -244,6 +251,8 @@ class Page:
         self, request: Request, template: str, status: int = 200, **values: Any
     ) -> HTMLResponse:
         session: Session = request.state.session
+        origin = self._kept()
+        values.setdefault("kept", origin.notice() if origin else None)
         return self.render(
             request,
             template,
@@ -490,6 +499,11 @@ class Page:
         return form, None
 
     async def grant_page(self, request: Request) -> Response:
+        origin = self._kept()
+        if origin is not None:
+            return self.message(
+                request, 409, "Exemptions are kept in the shared repository", origin.notice()
+            )
         try:
             form, source = self._prefill(
                 request.query_params.get("ref", ""), request.query_params.get("request", "")
