@@ -9,12 +9,14 @@
 #
 # It installs /opt/socialguard (a virtualenv holding the wheel and exactly the dependencies that
 # requirements.lock pins, checked against its hashes; no test tools), the socialguard user and
-# group, the page's user socialguard-admin (in that group), /etc/socialguard (policy.yaml and
-# the nftables templates, each only where absent: an upgrade keeps IT's files),
-# /etc/socialguard/allowlists/authorisations.yaml (the page's to write, the proxy's to read;
-# only where absent, and a list found at /etc/socialguard/authorisations.yaml is moved there
-# once, as it is), /var/lib/socialguard and /var/log/socialguard (0750), the systemd units (the
-# proxy, the Practice Manager's page, the digest and policy-pull timers) and
+# group, the page's user socialguard-admin (in that group), the policy pull's git user
+# socialguard-pull (not in it), /etc/socialguard (policy.yaml and the nftables templates, each
+# only where absent: an upgrade keeps IT's files), /etc/socialguard/allowlists/
+# authorisations.yaml (the page's to write, the proxy's to read; only where absent, and a list
+# found at /etc/socialguard/authorisations.yaml is moved there once, as it is),
+# /var/lib/socialguard and /var/log/socialguard (0750), the pull's /var/lib/socialguard-pull
+# and /var/log/socialguard/pull, the systemd units (the proxy, the Practice Manager's page,
+# the digest and policy-pull timers) and
 # /usr/local/bin/socialguard (a link to /opt/socialguard/bin). It starts and enables nothing.
 # Running it again with the same wheel and lock changes nothing. An upgrade builds the new
 # virtualenv beside the old one and swaps them only once it is complete, so a failed download
@@ -115,6 +117,11 @@ if [ "$live" = 1 ]; then
   getent passwd socialguard-admin >/dev/null || useradd --system --gid socialguard \
     --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
     --comment "socialguard Practice Manager's page" socialguard-admin
+  # git for `socialguard policy pull` (its unit runs as root and runs git as this user): it
+  # writes only its copy of the policy repository and never reads /etc/socialguard.
+  getent passwd socialguard-pull >/dev/null || useradd --system --user-group \
+    --home-dir /var/lib/socialguard-pull --no-create-home --shell /usr/sbin/nologin \
+    --comment "socialguard policy pull (git)" socialguard-pull
   [ "$(id -gn socialguard-admin)" = socialguard ] \
     || say "warning: the user socialguard-admin is not in the group socialguard, so the page" \
       "cannot read the policy: usermod -g socialguard socialguard-admin"
@@ -239,6 +246,14 @@ for d in /var/lib/socialguard /var/log/socialguard; do
 done
 install -d -m 0750 "$root/var/log/socialguard/admin"
 own socialguard-admin:socialguard "$root/var/log/socialguard/admin"
+# The policy pull: its git user's home (the copy of the repository, the deploy key in .ssh)
+# and, for the pull's own chained log, a folder of root's (the unit runs as root).
+install -d -m 0750 "$root/var/lib/socialguard-pull"
+install -d -m 0700 "$root/var/lib/socialguard-pull/.ssh"
+own socialguard-pull:socialguard-pull "$root/var/lib/socialguard-pull" \
+  "$root/var/lib/socialguard-pull/.ssh"
+install -d -m 0750 "$root/var/log/socialguard/pull"
+own root:root "$root/var/log/socialguard/pull"
 
 # The units, none started or enabled here. Each is replaced when this version's differs (keep
 # local changes in drop-ins: systemctl edit NAME), except socialguard-pull.service and
@@ -254,6 +269,11 @@ for name in "${units[@]}"; do
   elif [ -e "$unit" ] && [[ $name == socialguard-pull.service || $name == socialguard-digest.timer ]]
   then
     say "kept $unit (this version's is $src/deploy/systemd/$name)"
+    if [ "$name" = socialguard-pull.service ] && grep -qx 'User=socialguard' "$unit"; then
+      say "warning: $unit is from an earlier version: it runs as socialguard, which cannot" \
+        "replace /etc/socialguard/policy.yaml. Copy your REPO, SITE and key into" \
+        "$src/deploy/systemd/$name, install that over it, and systemctl daemon-reload"
+    fi
     continue
   fi
   install -m 0644 "$src/deploy/systemd/$name" "$unit"
@@ -291,6 +311,8 @@ if [ "$live" = 1 ]; then
   say "  systemctl enable --now socialguard-admin"
   say "It answers on http://127.0.0.1:8090/ on this machine; to open it from the manager's own"
   say "computer, set admin: in policy.yaml (listen, tls_cert, tls_key, public_url) first."
+  say "To take the policy from a shared git repository, set REPO and SITE in"
+  say "/etc/systemd/system/socialguard-pull.service and follow docs/FLEET.md."
 else
   say "done: installed into $root"
 fi

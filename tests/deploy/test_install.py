@@ -130,6 +130,9 @@ def test_second_install_changes_nothing(installed: Installed) -> None:
         ("var/lib/socialguard", "0o750"),
         ("var/log/socialguard", "0o750"),
         ("var/log/socialguard/admin", "0o750"),
+        ("var/lib/socialguard-pull", "0o750"),
+        ("var/lib/socialguard-pull/.ssh", "0o700"),
+        ("var/log/socialguard/pull", "0o750"),
         *((f"etc/systemd/system/{unit}", "0o644") for unit in UNITS),
         (f"{PREFIX}/bin/socialguard", "0o755"),
     ],
@@ -220,7 +223,12 @@ def moved(tmp_path_factory: pytest.TempPathFactory, installed: Installed, wheel:
     logs = [_run(install, env).stdout]
     trees = [_tree(root)]
     pull = root / "etc/systemd/system/socialguard-pull.service"
-    pull.write_text(pull.read_text().replace("SITE=riverside", "SITE=hillside"))
+    # IT's values, in a copy as an earlier version left it (run as the proxy's user).
+    pull.write_text(
+        pull.read_text()
+        .replace("SITE=riverside", "SITE=hillside")
+        .replace("[Service]\n", "[Service]\nUser=socialguard\n")
+    )
     logs.append(_run(install, env).stdout)
     trees.append(_tree(root))
     old.write_text("# an old copy, restored from a backup\n")
@@ -245,10 +253,13 @@ def test_a_list_at_the_old_place_is_moved_once_as_it_is(moved: Moved) -> None:
 
 def test_an_upgrade_keeps_the_practices_pull_unit(moved: Moved) -> None:
     """socialguard-pull.service holds the practice's repository and site: once installed, an
-    upgrade keeps IT's copy and says so."""
+    upgrade keeps IT's copy and says so, and warns when that copy still runs as the proxy's
+    user (an earlier version's, which cannot write /etc/socialguard)."""
     pull = moved.root / "etc/systemd/system/socialguard-pull.service"
     assert f"kept {pull}" in moved.logs[1]
     assert "Environment=SITE=hillside" in pull.read_text()
+    assert f"warning: {pull} is from an earlier version: it runs as socialguard" in moved.logs[1]
+    assert "from an earlier version" not in moved.logs[0]
 
 
 def test_a_list_at_both_places_is_left_and_named(moved: Moved) -> None:
