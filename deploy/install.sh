@@ -9,12 +9,17 @@
 #
 # It installs /opt/socialguard (a virtualenv holding the wheel and exactly the dependencies that
 # requirements.lock pins, checked against its hashes; no test tools), the socialguard user and
-# group, /etc/socialguard (policy.yaml, authorisations.yaml and the nftables templates, each
-# only where absent: an upgrade keeps IT's files), /var/lib/socialguard and /var/log/socialguard
-# (0750), the systemd unit and /usr/local/bin/socialguard (a link to /opt/socialguard/bin).
+# group, the page's user socialguard-admin (in that group), /etc/socialguard (policy.yaml and
+# the nftables templates, each only where absent: an upgrade keeps IT's files),
+# /etc/socialguard/allowlists/authorisations.yaml (the page's to write, the proxy's to read;
+# only where absent, and a list found at /etc/socialguard/authorisations.yaml is moved there
+# once, as it is), /var/lib/socialguard and /var/log/socialguard (0750), the systemd units (the
+# proxy, the Practice Manager's page, the digest and policy-pull timers) and
+# /usr/local/bin/socialguard (a link to /opt/socialguard/bin). It starts and enables nothing.
 # Running it again with the same wheel and lock changes nothing. An upgrade builds the new
 # virtualenv beside the old one and swaps them only once it is complete, so a failed download
-# leaves the running version in place; the service is then restarted if it was running.
+# leaves the running version in place; the proxy and the page are then restarted if they were
+# running.
 set -euo pipefail
 umask 022
 
@@ -52,7 +57,9 @@ die() { echo "install.sh: $*" >&2; exit 1; }
 if [ "$live" = 1 ] && [ "$(id -u)" != 0 ]; then
   die "run it as root (sudo deploy/install.sh), or with DESTDIR=DIR to install into a staging root"
 fi
-for f in deploy/systemd/socialguard.service config/policy.yaml allowlists/authorisations.yaml; do
+units=(socialguard.service socialguard-admin.service socialguard-digest.service
+  socialguard-digest.timer socialguard-pull.service socialguard-pull.timer)
+for f in "${units[@]/#/deploy/systemd/}" config/policy.yaml allowlists/authorisations.yaml; do
   [ -f "$src/$f" ] || die "$src/$f is missing: run this script from a socialguard checkout or bundle"
 done
 
@@ -97,12 +104,20 @@ fi
 [ -f "$lock" ] || die "$lock is missing (make lock writes it)"
 wheel=$(cd "$(dirname "$wheel")" && pwd)/$(basename "$wheel")
 
-# The system user and group (never under DESTDIR: a staging root has no users).
+# The system users and their group (never under DESTDIR: a staging root has no users). The
+# page runs as a user of its own in the proxy's group: it may write the authorisation list, the
+# proxy only reads it, and the page never sees the CA.
 if [ "$live" = 1 ]; then
   getent group socialguard >/dev/null || groupadd --system socialguard
   getent passwd socialguard >/dev/null || useradd --system --gid socialguard \
     --home-dir /var/lib/socialguard --no-create-home --shell /usr/sbin/nologin \
     --comment "socialguard proxy" socialguard
+  getent passwd socialguard-admin >/dev/null || useradd --system --gid socialguard \
+    --home-dir /nonexistent --no-create-home --shell /usr/sbin/nologin \
+    --comment "socialguard Practice Manager's page" socialguard-admin
+  [ "$(id -gn socialguard-admin)" = socialguard ] \
+    || say "warning: the user socialguard-admin is not in the group socialguard, so the page" \
+      "cannot read the policy: usermod -g socialguard socialguard-admin"
 fi
 own() {  # own OWNER:GROUP PATH... — only on the live system
   [ "$live" = 1 ] && chown "$@"
@@ -167,8 +182,7 @@ fi
 etc=$root/etc/socialguard
 install -d -m 0750 "$etc"
 own root:socialguard "$etc"
-for pair in config/policy.yaml:policy.yaml allowlists/authorisations.yaml:authorisations.yaml \
-  deploy/nftables-drop-quic.nft:nftables-drop-quic.nft \
+for pair in config/policy.yaml:policy.yaml deploy/nftables-drop-quic.nft:nftables-drop-quic.nft \
   deploy/nftables-transparent.nft:nftables-transparent.nft; do
   from=$src/${pair%%:*} to=$etc/${pair##*:}
   if [ ! -e "$to" ]; then
@@ -180,20 +194,75 @@ for pair in config/policy.yaml:policy.yaml allowlists/authorisations.yaml:author
   fi
 done
 
-# State (the CA) and the audit log: the socialguard user's alone.
+# The authorisation list, in a folder of its own that the page's user owns (a safe edit writes
+# a temporary file and a lock beside the list and renames it over the list); the proxy reads it
+# through the group. Both find it there by default (an installed policy's `authorisations:`).
+# A list at the place it had before the page (/etc/socialguard/authorisations.yaml) is moved
+# once, as it is; an existing list is never replaced.
+lists=$etc/allowlists
+list=$lists/authorisations.yaml
+old_list=$etc/authorisations.yaml
+install -d -m 0750 "$lists"
+own socialguard-admin:socialguard "$lists"
+named=$(grep -m1 -E '^authorisations:' "$etc/policy.yaml" || true)
+if [ -n "$named" ]; then
+  say "warning: $etc/policy.yaml names its own authorisation list ($named), so it was left" \
+    "where it is; the page can change a list only in /etc/socialguard/allowlists: move the list" \
+    "to /etc/socialguard/allowlists/authorisations.yaml and delete that line"
+elif [ -e "$list" ]; then
+  say "kept $list"
+  [ ! -e "$old_list" ] || say "warning: $old_list is not read any more: the list in force is" \
+    "$list. Compare them, keep what is needed in $list, and delete $old_list"
+elif [ -e "$old_list" ]; then
+  mv "$old_list" "$list"
+  own socialguard-admin:socialguard "$list"
+  changed=1  # the proxy reads it at its new place once restarted
+  say "moved $old_list to $list (the page edits it there; the proxy reads it there)"
+else
+  install -m 0640 "$src/allowlists/authorisations.yaml" "$list"
+  own socialguard-admin:socialguard "$list"
+  say "wrote $list"
+fi
+# The edit lock, made now by the page's user: one made by root (`sudo socialguard exemptions
+# grant`) would be root's alone, and the page could then never take it.
+lock=$lists/.authorisations.yaml.lock
+if [ ! -e "$lock" ]; then
+  install -m 0600 /dev/null "$lock"
+  own socialguard-admin:socialguard "$lock"
+fi
+
+# State (the CA) and the audit log: the socialguard user's alone; in it, the page's own folder
+# (its audit chain and the staff requests; the page's unit also makes it).
 for d in /var/lib/socialguard /var/log/socialguard; do
   install -d -m 0750 "$root$d"
   own socialguard:socialguard "$root$d"
 done
+install -d -m 0750 "$root/var/log/socialguard/admin"
+own socialguard-admin:socialguard "$root/var/log/socialguard/admin"
 
-# The unit.
-unit=$root/etc/systemd/system/socialguard.service
+# The units, none started or enabled here. Each is replaced when this version's differs (keep
+# local changes in drop-ins: systemctl edit NAME), except socialguard-pull.service and
+# socialguard-digest.timer, which hold the practice's own values (the policy repository and
+# site; the digest's day and time) and so, like the nftables templates, are written only where
+# absent.
 install -d -m 0755 "$root/etc/systemd/system"
-if ! cmp -s "$src/deploy/systemd/socialguard.service" "$unit"; then
-  install -m 0644 "$src/deploy/systemd/socialguard.service" "$unit"
-  changed=1
+page_changed=$changed
+for name in "${units[@]}"; do
+  unit=$root/etc/systemd/system/$name
+  if cmp -s "$src/deploy/systemd/$name" "$unit"; then
+    continue
+  elif [ -e "$unit" ] && [[ $name == socialguard-pull.service || $name == socialguard-digest.timer ]]
+  then
+    say "kept $unit (this version's is $src/deploy/systemd/$name)"
+    continue
+  fi
+  install -m 0644 "$src/deploy/systemd/$name" "$unit"
+  case $name in
+    socialguard.service) changed=1 ;;
+    socialguard-admin.service) page_changed=1 ;;
+  esac
   say "wrote $unit"
-fi
+done
 
 if [ "$live" = 1 ]; then
   if grep -rlsF /var/log/socialguard /etc/logrotate.d >/dev/null; then
@@ -206,12 +275,22 @@ if [ "$live" = 1 ]; then
       systemctl restart socialguard
       say "restarted socialguard"
     fi
+    if [ "$page_changed" = 1 ] && systemctl -q is-active socialguard-admin; then
+      systemctl restart socialguard-admin
+      say "restarted socialguard-admin"
+    fi
   fi
 fi
 if [ "$live" = 1 ]; then
   say "done. Check the policy, then start it (docs/OPERATIONS.md says more):"
   say "  socialguard validate --config /etc/socialguard/policy.yaml"
   say "  systemctl enable --now socialguard"
+  say "The Practice Manager's page is installed, not started. Make their sign-in (the name must"
+  say "be on approvers: in /etc/socialguard/allowlists/authorisations.yaml), then start it:"
+  say "  socialguard users add --htpasswd /etc/socialguard/admin.htpasswd practice.manager"
+  say "  systemctl enable --now socialguard-admin"
+  say "It answers on http://127.0.0.1:8090/ on this machine; to open it from the manager's own"
+  say "computer, set admin: in policy.yaml (listen, tls_cert, tls_key, public_url) first."
 else
   say "done: installed into $root"
 fi

@@ -1,8 +1,10 @@
 """deploy/install.sh into a staging root (DESTDIR): the layout, a repeat that changes nothing,
-IT's files kept, the lock's packages and nothing else, and an offline upgrade from a wheelhouse.
+IT's files kept, the Practice Manager's page and the timers laid out (a list at the old place
+moved once), the lock's packages and nothing else, and an offline upgrade from a wheelhouse.
 
 These build a real virtualenv with pip, so they are slow: one wheel per session, one install
-repeated, then one offline upgrade of the same root.
+repeated, then one offline upgrade of the same root; the move is tried on a copy of that root,
+whose virtualenv is already in place.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,16 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 INSTALL = REPO / "deploy" / "install.sh"
 PREFIX = "opt/socialguard"
+LIST = "etc/socialguard/allowlists/authorisations.yaml"
+OLD_LIST = "etc/socialguard/authorisations.yaml"
+UNITS = [
+    "socialguard.service",
+    "socialguard-admin.service",
+    "socialguard-digest.service",
+    "socialguard-digest.timer",
+    "socialguard-pull.service",
+    "socialguard-pull.timer",
+]
 EDITED = "# kept by the Practice Manager: an upgrade must not replace this file\n"
 
 
@@ -86,7 +99,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Installe
     chosen = re.search(r"creating \S+ with (\S+)", first_log)
     assert chosen, first_log
     first = _tree(root)
-    authorisations = root / "etc/socialguard/authorisations.yaml"
+    authorisations = root / LIST
     authorisations.write_text(EDITED + authorisations.read_text())
     second = _run([str(INSTALL), "--wheel", str(wheel)], env)
     return Installed(
@@ -110,16 +123,20 @@ def test_second_install_changes_nothing(installed: Installed) -> None:
     [
         ("etc/socialguard", "0o750"),
         ("etc/socialguard/policy.yaml", "0o640"),
-        ("etc/socialguard/authorisations.yaml", "0o640"),
+        ("etc/socialguard/allowlists", "0o750"),
+        (LIST, "0o640"),
+        ("etc/socialguard/allowlists/.authorisations.yaml.lock", "0o600"),
         ("etc/socialguard/nftables-drop-quic.nft", "0o640"),
         ("var/lib/socialguard", "0o750"),
         ("var/log/socialguard", "0o750"),
-        ("etc/systemd/system/socialguard.service", "0o644"),
+        ("var/log/socialguard/admin", "0o750"),
+        *((f"etc/systemd/system/{unit}", "0o644") for unit in UNITS),
         (f"{PREFIX}/bin/socialguard", "0o755"),
     ],
 )
 def test_install_lays_out_the_gateway(installed: Installed, path: str, mode: str) -> None:
-    """The unit, IT's files, the state and log directories and the program, with tight modes."""
+    """The units, IT's files, the page's list folder, the state and log directories and the
+    program, with tight modes."""
     assert _mode(installed.root / path) == mode
 
 
@@ -130,20 +147,118 @@ def test_install_puts_the_program_on_the_path(installed: Installed) -> None:
     assert os.readlink(link) == f"/{PREFIX}/bin/socialguard"
 
 
-def test_install_copies_the_unit_and_the_checkouts_files(installed: Installed) -> None:
-    """The unit is the repository's; policy.yaml is config/policy.yaml on a first install."""
+def test_install_copies_the_units_and_the_checkouts_files(installed: Installed) -> None:
+    """Every unit is the repository's (the page and the timers too); policy.yaml is
+    config/policy.yaml on a first install; the old place of the list stays empty."""
     etc = installed.root / "etc"
-    unit = REPO / "deploy/systemd/socialguard.service"
-    assert (etc / "systemd/system/socialguard.service").read_text() == unit.read_text()
+    for unit in UNITS:
+        wanted = (REPO / "deploy/systemd" / unit).read_text()
+        assert (etc / "systemd/system" / unit).read_text() == wanted, unit
     policy = (REPO / "config/policy.yaml").read_text()
     assert (etc / "socialguard/policy.yaml").read_text() == policy
+    assert not (installed.root / OLD_LIST).exists()
+
+
+def test_the_proxy_and_the_page_read_the_list_the_page_writes(installed: Installed) -> None:
+    """Neither unit names a list, so both take the installed policy's, which is the one in
+    the page's folder (the installed program's own `validate` says so); the page's unit may
+    write that folder."""
+    system = installed.root / "etc/systemd/system"
+    for unit in ("socialguard.service", "socialguard-admin.service"):
+        assert "--authorisations" not in (system / unit).read_text(), unit
+    assert (
+        "ReadWritePaths=/etc/socialguard/allowlists\n"
+        in (system / "socialguard-admin.service").read_text()
+    )
+    done = _run(
+        [str(installed.root / PREFIX / "bin/socialguard"), "validate",
+         "--config", str(installed.root / "etc/socialguard/policy.yaml")],
+        timeout=60,
+    )  # fmt: skip
+    assert f", {installed.root / LIST} —" in done.stdout
 
 
 def test_second_install_keeps_the_edited_authorisation_list(installed: Installed) -> None:
     """An authorisation list changed after the first install is left as it is."""
-    text = (installed.root / "etc/socialguard/authorisations.yaml").read_text()
+    text = (installed.root / LIST).read_text()
     assert text == EDITED + (REPO / "allowlists/authorisations.yaml").read_text()
     assert "kept " in installed.second_log
+
+
+BEFORE_PAGE = "# the list as an install from before the page left it: moved, never rewritten\n"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Moved:
+    """A root as an install from before the page left it, after three installs: what each
+    said and the tree after each."""
+
+    root: Path
+    logs: list[str]
+    trees: list[str]
+    original: str  # the list as it was at the old place
+
+
+@pytest.fixture(scope="module")
+def moved(tmp_path_factory: pytest.TempPathFactory, installed: Installed, wheel: Path) -> Moved:
+    """A copy of the installed root (its virtualenv already in place, so no pip) without the
+    page's folders and units and with the list at /etc/socialguard/authorisations.yaml; then
+    installed, installed again after IT sets its site in the pull unit, and installed once more
+    after an old list reappears at the old place."""
+    root = tmp_path_factory.mktemp("before-page") / "root"
+    shutil.copytree(installed.root, root, symlinks=True)
+    shutil.rmtree(root / "etc/socialguard/allowlists")
+    shutil.rmtree(root / "var/log/socialguard/admin")
+    for unit in UNITS[1:]:
+        (root / "etc/systemd/system" / unit).unlink()
+    old = root / OLD_LIST
+    original = BEFORE_PAGE + (REPO / "allowlists/authorisations.yaml").read_text()
+    old.write_text(original)
+    old.chmod(0o640)
+    env = {"DESTDIR": str(root)}
+    install = [str(INSTALL), "--wheel", str(wheel)]
+    logs = [_run(install, env).stdout]
+    trees = [_tree(root)]
+    pull = root / "etc/systemd/system/socialguard-pull.service"
+    pull.write_text(pull.read_text().replace("SITE=riverside", "SITE=hillside"))
+    logs.append(_run(install, env).stdout)
+    trees.append(_tree(root))
+    old.write_text("# an old copy, restored from a backup\n")
+    logs.append(_run(install, env).stdout)
+    return Moved(root=root, logs=logs, trees=trees, original=original)
+
+
+def test_a_list_at_the_old_place_is_moved_once_as_it_is(moved: Moved) -> None:
+    """An upgrade from before the page moves the list into the page's folder with its content
+    and mode, lays out the rest of the page, and the next install moves nothing."""
+    root = moved.root
+    assert f"moved {root / OLD_LIST} to {root / LIST}" in moved.logs[0]
+    assert f"wrote {root}/etc/systemd/system/socialguard-admin.service" in moved.logs[0]
+    assert f"./{OLD_LIST} 640" not in moved.trees[0]
+    assert f"./{LIST} 640" in moved.trees[0]
+    assert "./var/log/socialguard/admin 750" in moved.trees[0]
+    assert "moved " not in moved.logs[1]
+    assert f"kept {root / LIST}" in moved.logs[1]
+    assert moved.trees[1] == moved.trees[0]
+    assert (root / LIST).read_text() == moved.original
+
+
+def test_an_upgrade_keeps_the_practices_pull_unit(moved: Moved) -> None:
+    """socialguard-pull.service holds the practice's repository and site: once installed, an
+    upgrade keeps IT's copy and says so."""
+    pull = moved.root / "etc/systemd/system/socialguard-pull.service"
+    assert f"kept {pull}" in moved.logs[1]
+    assert "Environment=SITE=hillside" in pull.read_text()
+
+
+def test_a_list_at_both_places_is_left_and_named(moved: Moved) -> None:
+    """A list that reappears at the old place is neither moved over the one in force nor
+    deleted: both stay, and the install says which one is read."""
+    root = moved.root
+    assert "moved " not in moved.logs[2]
+    assert f"warning: {root / OLD_LIST} is not read any more" in moved.logs[2]
+    assert (root / LIST).read_text() == moved.original
+    assert (root / OLD_LIST).read_text() == "# an old copy, restored from a backup\n"
 
 
 def test_installed_program_runs(installed: Installed) -> None:
@@ -236,7 +351,7 @@ def test_offline_upgrade_replaces_the_program_and_keeps_the_layout(
     stamp = (opt / "socialguard/.socialguard-install").read_text()
     assert stamp.splitlines()[0] != installed.stamp.splitlines()[0]  # the wheel's hash
     assert stamp.splitlines()[1:] == installed.stamp.splitlines()[1:]  # the lock, the Python
-    text = (installed.root / "etc/socialguard/authorisations.yaml").read_text()
+    text = (installed.root / LIST).read_text()
     assert text.startswith(EDITED)
     done = _run([str(opt / "socialguard/bin/socialguard"), "--help"], timeout=60)
     assert "Usage: socialguard" in done.stdout

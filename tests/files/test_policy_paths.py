@@ -72,7 +72,8 @@ def test_an_installed_policy_uses_etc_var_lib_and_var_log(tmp_path: Path) -> Non
     policy.write_text("identity: {proxyauth: '@htpasswd'}\ncatalogs: [extra.yaml]\n")
     settings, _ = load_settings(policy)
     assert settings.layout.name == "installed"
-    assert settings.authorisations_path == root / "etc/socialguard/authorisations.yaml"
+    assert settings.authorisations_path == root / "etc/socialguard/allowlists/authorisations.yaml"
+    assert settings.layout.admin_htpasswd == root / "etc/socialguard/admin.htpasswd"
     assert settings.ca_dir == root / "var/lib/socialguard/ca"
     assert settings.audit_path == root / "var/log/socialguard/audit.jsonl"
     assert settings.proxyauth == f"@{root}/etc/socialguard/htpasswd"

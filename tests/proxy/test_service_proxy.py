@@ -136,8 +136,8 @@ def test_the_installed_layout_from_another_directory(tmp_path: Path) -> None:
     started from, and it says which files it uses."""
     root = tmp_path / "root"
     etc = root / "etc/socialguard"
-    etc.mkdir(parents=True)
-    shutil.copy(Path(__file__).parents[2] / "allowlists/authorisations.yaml", etc)
+    (etc / "allowlists").mkdir(parents=True)
+    shutil.copy(Path(__file__).parents[2] / "allowlists/authorisations.yaml", etc / "allowlists")
     (etc / "policy.yaml").write_text("practice: {name: Test Surgery}\n")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -166,7 +166,7 @@ def test_the_installed_layout_from_another_directory(tmp_path: Path) -> None:
     assert list(elsewhere.iterdir()) == []
     said = log.read_text()
     assert f"policy {etc / 'policy.yaml'} (from SOCIALGUARD_CONFIG; installed layout)" in said
-    assert f"authorisations {etc / 'authorisations.yaml'}" in said
+    assert f"authorisations {etc / 'allowlists/authorisations.yaml'}" in said
     assert "making a NEW one there" in said
     assert str(root / "var/lib/socialguard/ca") in said
 

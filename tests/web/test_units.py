@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from socialguard.core.settings import parse_settings
+from socialguard.files.policy_files import load_settings
 from socialguard.files.yamlfile import parse_yaml
 from socialguard.web.accounts import WINDOW_SECONDS, SignInLimiter
 from socialguard.web.digest import next_due
+from socialguard.web.server import StartError, htpasswd_path
 from socialguard.web.sessions import SessionExpiredError, Signer
 from socialguard.web.staff_requests import (
     DECLINED,
@@ -105,3 +107,22 @@ def test_cookies_are_signed_and_end() -> None:
     with pytest.raises(SessionExpiredError) as ended:
         old.session(cookie)
     assert ended.value.user == "practice.manager"
+
+
+def test_an_installed_page_finds_the_password_file_install_sh_names(tmp_path: Path) -> None:
+    """Installed: admin.htpasswd, else /etc/socialguard/admin.htpasswd once made (as install.sh
+    tells IT), else the proxy's file; with none of them, the refusal says how to make it."""
+    etc = tmp_path / "etc/socialguard"
+    etc.mkdir(parents=True)
+    policy = etc / "policy.yaml"
+    own = etc / "admin.htpasswd"
+    policy.write_text("practice: {name: Test}\n")
+    with pytest.raises(StartError, match=f"socialguard users add --htpasswd {own} practice"):
+        htpasswd_path(load_settings(policy)[0])
+    policy.write_text("identity: {proxyauth: '@htpasswd'}\n")
+    assert htpasswd_path(load_settings(policy)[0]) == etc / "htpasswd"
+    own.write_text("")
+    assert htpasswd_path(load_settings(policy)[0]) == own
+    other = tmp_path / "other.htpasswd"
+    policy.write_text(f"admin: {{htpasswd: {other}}}\n")
+    assert htpasswd_path(load_settings(policy)[0]) == other

@@ -83,7 +83,7 @@ AUTHORISATIONS_OPTION = click.option(
     default=None,
     help="The practice manager's list (default: policy.yaml's `authorisations:`, else "
     "allowlists/authorisations.yaml beside the checkout's config/, or "
-    "/etc/socialguard/authorisations.yaml when installed).",
+    "/etc/socialguard/allowlists/authorisations.yaml when installed).",
 )
 
 

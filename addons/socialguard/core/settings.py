@@ -40,7 +40,11 @@ DEFAULT_CA_DIR = Path("var/ca")
 # Where an installed socialguard keeps its files (deploy/install.sh makes them): a policy file at
 # ROOT/etc/socialguard/policy.yaml takes these defaults under ROOT (normally /).
 INSTALLED_POLICY_PATH = Path("/etc/socialguard/policy.yaml")
-INSTALLED_AUTHORISATIONS = Path("etc/socialguard/authorisations.yaml")
+INSTALLED_ETC = Path("etc/socialguard")
+# In a folder of its own, which the page's user owns: the page writes a temporary file and a lock
+# beside the list. deploy/install.sh moves a list found at etc/socialguard/authorisations.yaml.
+INSTALLED_AUTHORISATIONS = INSTALLED_ETC / "allowlists" / "authorisations.yaml"
+INSTALLED_ADMIN_HTPASSWD = INSTALLED_ETC / "admin.htpasswd"
 INSTALLED_CA_DIR = Path("var/lib/socialguard/ca")
 INSTALLED_AUDIT_PATH = Path("var/log/socialguard/audit.jsonl")
 CONSOLE_MODES = ("counts", "full")
@@ -50,8 +54,8 @@ CONSOLE_MODES = ("counts", "full")
 class Layout:
     """Where a policy file's relative paths point, and the files it uses when it names none.
 
-    `base` is joined to every relative path written in policy.yaml; the three defaults are used
-    for keys left out. Chosen from where the policy file is (files.policy_files.layout_for).
+    `base` is joined to every relative path written in policy.yaml; the defaults are used for
+    keys left out. Chosen from where the policy file is (files.policy_files.layout_for).
     """
 
     name: str
@@ -59,6 +63,7 @@ class Layout:
     authorisations: Path
     ca_dir: Path
     audit_path: Path
+    admin_htpasswd: Path | None = None  # the page's sign-ins when admin.htpasswd is not set
 
     @classmethod
     def checkout(cls, root: Path, name: str = "checkout") -> Layout:
@@ -76,10 +81,11 @@ class Layout:
         """/etc/socialguard, /var/lib/socialguard and /var/log/socialguard under `root`."""
         return cls(
             name="installed",
-            base=root / INSTALLED_AUTHORISATIONS.parent,
+            base=root / INSTALLED_ETC,
             authorisations=root / INSTALLED_AUTHORISATIONS,
             ca_dir=root / INSTALLED_CA_DIR,
             audit_path=root / INSTALLED_AUDIT_PATH,
+            admin_htpasswd=root / INSTALLED_ADMIN_HTPASSWD,
         )
 
 

@@ -69,9 +69,10 @@ def find_config(config: Path | None) -> tuple[Path | None, str]:
 def layout_for(config: Path | None) -> Layout:
     """Where relative paths in `config` point and which files it uses when it names none.
 
-    ROOT/etc/socialguard/policy.yaml: installed, under ROOT (/etc/socialguard/authorisations.yaml,
-    /var/lib/socialguard/ca, /var/log/socialguard/audit.jsonl when ROOT is /). DIR/config/
-    policy.yaml: a checkout, under DIR (allowlists/, var/). Any other file: paths written in it
+    ROOT/etc/socialguard/policy.yaml: installed, under ROOT
+    (/etc/socialguard/allowlists/authorisations.yaml, /var/lib/socialguard/ca,
+    /var/log/socialguard/audit.jsonl when ROOT is /). DIR/config/policy.yaml: a checkout,
+    under DIR (allowlists/, var/). Any other file: paths written in it
     are read beside it, the defaults of those it leaves out are under the current directory.
     No file: the current directory.
     """

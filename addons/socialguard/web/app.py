@@ -59,6 +59,7 @@ from socialguard.web.staff_requests import (
     RequestStore,
     StaffRequest,
 )
+from socialguard.web.trusted_hosts import HostCheck, PageNames
 
 CSP = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
@@ -841,7 +842,8 @@ def _guarded(page: Page, handler: Handler, *, post: bool) -> Handler:
     return guarded
 
 
-def create_app(state: AdminState) -> Starlette:
+def create_app(state: AdminState, names: PageNames) -> Starlette:
+    """The page's routes behind its checks: Host first (DNS rebinding), headers on every answer."""
     page = Page(state)
 
     def signed(handler: Handler, post: bool = False) -> Handler:
@@ -865,5 +867,6 @@ def create_app(state: AdminState) -> Starlette:
         Route("/answer", page.answer, methods=["GET"]),
     ]
     app = Starlette(routes=routes)
+    app.add_middleware(HostCheck, names=names)  # inside SecurityHeaders: a refusal gets them too
     app.add_middleware(SecurityHeaders)
     return app

@@ -22,6 +22,7 @@ from socialguard.web.accounts import SignInLimiter
 from socialguard.web.app import AdminState, create_app
 from socialguard.web.sessions import Signer
 from socialguard.web.staff_requests import RequestStore
+from socialguard.web.trusted_hosts import page_names
 
 REQUESTS_FILE = "exemption-requests.json"
 
@@ -40,16 +41,23 @@ def admin_audit_path(settings: Settings) -> Path:
 
 
 def htpasswd_path(settings: Settings) -> Path:
-    """admin.htpasswd, else the proxy's own password file (identity.proxyauth "@FILE")."""
+    """admin.htpasswd; else, installed, /etc/socialguard/admin.htpasswd once IT has made it
+    (`socialguard users add --htpasswd …`, as install.sh says); else the proxy's own password
+    file (identity.proxyauth "@FILE")."""
     if settings.admin.htpasswd:
         return Path(settings.admin.htpasswd)
+    own = settings.layout.admin_htpasswd
+    if own is not None and own.is_file():
+        return own
     proxyauth = settings.proxyauth or ""
     if proxyauth.startswith("@"):
         return Path(proxyauth[1:])
+    make = own or Path("FILE")
     raise StartError(
-        "no password file for the page: set admin.htpasswd in policy.yaml (a bcrypt htpasswd "
-        "file, e.g. made with 'htpasswd -B -c FILE practice.manager'), or identity.proxyauth "
-        "to '@FILE' so that the page uses the proxy's"
+        "no password file for the page: make one with the Practice Manager's sign-in, "
+        f"'socialguard users add --htpasswd {make} practice.manager'"
+        + ("" if own else ", and set admin.htpasswd in policy.yaml to it")
+        + " (or set identity.proxyauth to '@FILE' so that the page uses the proxy's)"
     )
 
 
@@ -100,7 +108,7 @@ def serve(context: Context, listen: tuple[str, int] | None = None) -> None:
     host, port = listen or (settings.admin.listen_host, settings.admin.listen_port)
     tls = settings.admin.tls_cert is not None
     state = make_state(context)
-    app: Starlette = create_app(state)
+    app: Starlette = create_app(state, page_names(host, settings.admin.public_url))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
