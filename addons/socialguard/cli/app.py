@@ -217,7 +217,10 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
     policy = load_or_exit(paths)
     for warning in policy.authorisations.warnings:
         click.echo(f"warning: {warning}", err=True)
-    files = ", ".join(str(p) for p in paths.watched(policy.settings))
+    checked = paths.watched(policy.settings)
+    if policy.settings.signup_endpoints is not None:
+        checked.append(policy.settings.signup_endpoints)  # the practice's signup endpoints
+    files = ", ".join(str(p) for p in checked)
     click.echo(
         f"valid: {files} — {len(policy.catalog.services)} services, "
         f"{len(policy.authorisations.exemptions)} exemptions, policy {policy.digest}"
