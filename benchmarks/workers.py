@@ -18,14 +18,15 @@ import asyncio
 import concurrent.futures
 import csv
 import io
+import resource
 import ssl
 import subprocess
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from common import LOOPBACK, Server, cpu_ticks, interleaved
-from load import Sample, Scenario, _load, summarise
+from common import CLK_TCK, LOOPBACK, Server, cpu_ticks, interleaved, median
+from load import Sample, Scenario, Summary, _load, summarise
 from table import Row, fmt_ratio
 
 from proxy import nginx_origin, socialguard
@@ -86,6 +87,22 @@ def measure_hey(
     return Sample(len(latencies), failed, elapsed, latencies, after - before)
 
 
+def harness_seconds(origin: Server) -> float:
+    """CPU seconds used so far by what is not the proxy: the origin (nginx and its worker) and
+    the load clients this process has waited for (each `hey` run)."""
+    workers = [p for p in worker_pids(origin) if p != origin.pid]
+    ticks = cpu_ticks(origin.pid) + sum(cpu_ticks(p) for p in workers)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ticks / CLK_TCK + children.ru_utime + children.ru_stime
+
+
+def cores(summary: Summary, others: Sequence[float]) -> str:
+    """How many cores the proxy and the rest (client, origin) kept busy while measured."""
+    proxy = summary.rps * (summary.cpu_ms or 0.0) / 1000
+    rest = median(others) if others else 0.0
+    return f"proxy {proxy:.2f} cores · load client and origin {rest:.2f} cores"
+
+
 def bench_workers(
     workdir: Path,
     tools: dict[str, str | None],
@@ -114,6 +131,7 @@ def bench_workers(
         ),
     }
     samples: dict[tuple[str, str], list[Sample]] = {}
+    harness: dict[tuple[str, str], list[float]] = {}  # cores the client and origin used
     started: list[Server] = []
     try:
         origin.start()
@@ -142,8 +160,11 @@ def bench_workers(
             for r, name in interleaved(list(servers), rounds):
                 log(f"round {r + 1}/{rounds}: {name}")
                 for label, (kind, target, ca) in cases.items():
+                    before = harness_seconds(origin)
                     sample = window(name, kind, target, ca, concurrency, seconds)
+                    used = (harness_seconds(origin) - before) / sample.seconds
                     samples.setdefault((label, name), []).append(sample)
+                    harness.setdefault((label, name), []).append(used)
     finally:
         for server in reversed(started):
             server.stop()
@@ -159,6 +180,16 @@ def bench_workers(
                 f"1 worker: {one.cell()}",
                 fmt_ratio(two.rps / one.rps if one.rps else None, 1.6),
                 "2 workers req/s ≥ 1.6 x 1 worker's",
+            )
+        )
+        rows.append(
+            Row(
+                "8 workers",
+                f"{label}: where the machine's CPU went (medians)",
+                f"2 workers: {cores(two, harness.get((label, '2 workers'), []))}",
+                f"1 worker: {cores(one, harness.get((label, '1 worker'), []))}",
+                "",
+                "",
             )
         )
     return rows

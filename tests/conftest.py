@@ -10,6 +10,7 @@ from socialguard.core.authorisations import parse_authorisations
 from socialguard.core.catalog import parse_catalog
 from socialguard.core.policy import Policy
 from socialguard.core.settings import parse_settings
+from socialguard.files.signup_file import embedded_endpoints
 from socialguard.files.yamlfile import parse_yaml
 
 UTC = dt.UTC
@@ -111,7 +112,13 @@ def make_policy(settings_text: str = SETTINGS) -> Policy:
     authorisations = parse_authorisations(
         parse_yaml(AUTHORISATIONS, "authorisations.yaml"), "authorisations.yaml", catalog, settings
     )
-    return Policy(settings=settings, catalog=catalog, authorisations=authorisations, digest="d")
+    return Policy(
+        settings=settings,
+        catalog=catalog,
+        authorisations=authorisations,
+        digest="d",
+        signup_endpoints=embedded_endpoints(),
+    )
 
 
 # An installation on the machine running the tests (/etc/socialguard/policy.yaml) must not

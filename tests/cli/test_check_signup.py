@@ -119,3 +119,81 @@ def test_a_file_that_is_not_a_request_names_its_line(files: list[str], tmp_path:
     assert said.exit_code == 1
     assert f"{saved}:1: not an HTTP request" in said.output
     assert "Traceback" not in said.output
+
+
+# -- the practice's own endpoints file ---------------------------------------------------------
+
+PRACTICE_POLICY = """\
+email_domains: [nhs.net]
+signup_guard:
+  hosts: [supplies.example, etsy.com]
+  endpoints: signup-endpoints.yaml
+"""
+PRACTICE_ENDPOINTS = """\
+sites:
+  riverside-supplies:
+    name: Riverside Medical Supplies
+    hosts: [supplies.example]
+    checked: 2027-01-10
+    how: the trade account form, seen by the practice manager
+    registration: [/trade/apply]
+"""
+
+
+@pytest.fixture
+def practice(tmp_path: Path) -> tuple[list[str], Path]:
+    config = tmp_path / "policy.yaml"
+    config.write_text(PRACTICE_POLICY)
+    endpoints = tmp_path / "signup-endpoints.yaml"
+    endpoints.write_text(PRACTICE_ENDPOINTS)
+    return ["--config", str(config)], endpoints
+
+
+def test_a_rule_from_the_practices_file_names_the_file_and_line(
+    practice: tuple[list[str], Path],
+) -> None:
+    files, endpoints = practice
+    args = ["--signup", "http://supplies.example/trade/apply", "--body", "email=jo%40nhs.net"]
+    said = check(files, *args)
+    assert said.exit_code == 0, said.output
+    assert "Riverside Medical Supplies's registration endpoint /trade/apply" in said.output
+    assert "rule: known_endpoint" in said.output
+    assert (
+        f"from: {endpoints}:7, sites.riverside-supplies (the practice's own file, "
+        "signup_guard.endpoints)"
+    ) in said.output
+    coded = json.loads(check(files, *args, "--json").output)
+    assert coded["refused"]
+    assert coded["endpoint"] == {
+        "site": "riverside-supplies",
+        "file": str(endpoints),
+        "line": 7,
+        "practice": True,
+    }
+
+
+def test_a_shipped_rule_says_it_is_shipped(practice: tuple[list[str], Path]) -> None:
+    files, _ = practice
+    said = check(files, "--signup", "https://www.etsy.com/join", "--body", "email=a%40nhs.net")
+    assert ", sites.etsy (shipped with socialguard)" in said.output
+    assert "data/signup_endpoints.yaml:" in said.output
+
+
+def test_validate_checks_the_practices_file(practice: tuple[list[str], Path]) -> None:
+    """Good: listed among the files checked. Broken: every problem at its line, exit 1."""
+    files, endpoints = practice
+    good = CliRunner().invoke(main, ["validate", *files])
+    assert good.exit_code == 0, good.output
+    assert f"{endpoints} — " in good.output
+    endpoints.write_text(PRACTICE_ENDPOINTS.replace("checked: 2027-01-10", "checked: soon"))
+    bad = CliRunner().invoke(main, ["validate", *files])
+    assert bad.exit_code == 1
+    assert (
+        f"{endpoints}:5: sites.riverside-supplies.checked: the day the endpoints were checked, "
+        "written like 2026-12-01"
+    ) in bad.output
+    assert "Traceback" not in bad.output
+    # `check --signup` answers from a valid policy only.
+    refused = check(files, "--signup", "supplies.example/trade/apply", "--body", "e=a%40nhs.net")
+    assert refused.exit_code == 1
+    assert f"{endpoints}:5:" in refused.output

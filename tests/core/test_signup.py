@@ -18,10 +18,10 @@ from socialguard.core.signup import (
     Verdict,
     examine,
     is_guarded,
-    parse_endpoints,
     signup_decision,
     work_address_domain,
 )
+from socialguard.core.signup_endpoints import parse_endpoints
 from socialguard.files.signup_file import embedded_endpoints
 from socialguard.files.yamlfile import parse_yaml
 from tests.conftest import NOW, make_policy

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from socialguard.core.problems import ConfigError, LocatedDict, LocatedList, Problem, Problems
+from socialguard.files import catalog_file
 from socialguard.files.catalog_file import load_catalog
 from socialguard.files.yamlfile import SETTINGS_MAX_BYTES, parse_yaml, read_yaml
 
@@ -205,3 +206,18 @@ def test_a_file_over_its_bound_is_refused_before_it_is_parsed(tmp_path: Path) ->
     assert "larger than 1 MiB" in problem.message
     path.write_text("# padding\n" * 1000)
     assert read_yaml(path, SETTINGS_MAX_BYTES)[0] is None
+
+
+def test_a_star_or_ampersand_in_a_quoted_value_keeps_the_fast_reader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """'*.skype.com' in a reason is text, not an alias: the shipped catalogue has such lines,
+    and the careful reader takes seconds of every start where libyaml takes a fraction."""
+
+    def careful(*_args: object) -> None:
+        raise AssertionError("the careful reader was used")
+
+    monkeypatch.setattr(catalog_file, "read_yaml", careful)
+    assert b"*.skype.com" in catalog_file.embedded_catalog_path().read_bytes()
+    catalog, _raws = load_catalog()
+    assert "skype" in catalog.services

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.loopback import LOOPBACK
@@ -167,3 +169,88 @@ def test_a_business_registration_under_an_exemption_passes_and_is_recorded(
     assert used["rule"] == "known_endpoint"
     [blocked] = [e for e in events if e["event"] == "signup.blocked"]
     assert blocked["user"] == "j.smith"
+
+
+# -- the practice's own endpoints (signup_guard.endpoints) ---------------------------------------
+
+PRACTICE_SETTINGS = """\
+email_domains: [nhs.net]
+signup_guard:
+  hosts: [supplies.example]
+  endpoints: signup-endpoints.yaml
+"""
+PRACTICE_ENDPOINTS = """\
+sites:
+  riverside-supplies:
+    name: Riverside Medical Supplies
+    hosts: [supplies.example]
+    checked: 2027-01-10
+    how: the trade account form, seen by the practice manager
+    registration: [/trade/apply]
+"""
+# A form the heuristic alone lets through: no path word, no repeated password.
+TRADE_FORM = "company=Riverside+Surgery&email=orders%40nhs.net&password=pw"
+
+
+@pytest.fixture
+def practice_proxy(run_proxy: Any, tmp_path: Path, internet: Any) -> tuple[RunningProxy, Path]:
+    """A proxy whose policy names the practice's endpoints file, read beside it."""
+    config = tmp_path / "policy.yaml"
+    config.write_text(PRACTICE_SETTINGS)
+    endpoints = tmp_path / "signup-endpoints.yaml"
+    endpoints.write_text(PRACTICE_ENDPOINTS)
+    upstream = f"http://{LOOPBACK}:{internet[0]}"
+    return run_proxy("--config", str(config), "--upstream", upstream), endpoints
+
+
+def test_a_registration_at_the_practices_endpoint_is_refused(
+    practice_proxy: tuple[RunningProxy, Path], internet: Any
+) -> None:
+    """The supplier's trade-account form is refused; signing in on the same site is not."""
+    proxy, _ = practice_proxy
+    code, _ = post(proxy, "http://supplies.example/trade/apply", "--data", TRADE_FORM)
+    assert code == "403"
+    assert internet[1] == []  # the form never left the gateway
+    with httpx.Client(proxy=proxy.url, timeout=10) as client:
+        signin = client.post("http://supplies.example/trade/login", content=TRADE_FORM)
+    assert signin.status_code == 200
+    assert internet[1] == ["http://supplies.example/trade/login"]
+    [event] = [e for e in proxy.events() if e["event"] == "signup.blocked"]
+    assert (event["host"], event["rule"], event["detail"]) == (
+        "supplies.example",
+        "known_endpoint",
+        "an address at nhs.net",
+    )
+    assert "/trade/apply" not in proxy.audit.read_text()
+
+
+def wait_for(proxy: RunningProxy, name: str, count: int) -> list[dict[str, Any]]:
+    deadline = time.monotonic() + 5
+    while True:
+        found = [e for e in proxy.events() if e["event"] == name]
+        if len(found) >= count or time.monotonic() > deadline:
+            return found
+        time.sleep(0.05)
+
+
+def test_a_broken_endpoints_file_keeps_the_last_good_policy(
+    practice_proxy: tuple[RunningProxy, Path], internet: Any
+) -> None:
+    """Edited while running: a broken file is rejected at its line and the old endpoints stay
+    in force; put right (with the form moved), it is taken and the new path refused."""
+    proxy, endpoints = practice_proxy
+    (started,) = wait_for(proxy, "policy.loaded", 1)
+    endpoints.write_text(PRACTICE_ENDPOINTS.replace("[/trade/apply]", "[trade/open]"))
+    (rejected,) = wait_for(proxy, "policy.rejected", 1)
+    assert (rejected["errors"][0]["file"], rejected["errors"][0]["line"]) == (str(endpoints), 7)
+    assert "must be a path on the site, starting with /" in rejected["errors"][0]["problem"]
+    assert rejected["policy_digest"] == started["policy_digest"]
+    assert "the last good policy stays in force" in rejected["detail"]
+    assert post(proxy, "http://supplies.example/trade/apply", "--data", TRADE_FORM)[0] == "403"
+    assert post(proxy, "http://supplies.example/trade/open", "--data", TRADE_FORM)[0] == "200"
+    endpoints.write_text(PRACTICE_ENDPOINTS.replace("[/trade/apply]", "[/trade/open]"))
+    loaded = wait_for(proxy, "policy.loaded", 2)
+    assert len(loaded) == 2
+    assert loaded[-1]["policy_digest"] != started["policy_digest"]
+    assert post(proxy, "http://supplies.example/trade/open", "--data", TRADE_FORM)[0] == "403"
+    assert post(proxy, "http://supplies.example/trade/apply", "--data", TRADE_FORM)[0] == "200"

@@ -7,6 +7,7 @@ Only `run` (and `ca`) load mitmproxy, so `check` and `validate` start fast.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import json
 import sys
 import urllib.parse
@@ -27,8 +28,45 @@ from socialguard.core.explain import sentence
 from socialguard.core.policy import Decision, Policy, Who, attribute, decide
 from socialguard.files.policy_files import SEARCH_ORDER, PolicyPaths
 
+# Each command's module, loaded only when that command runs or help lists it: `check` and
+# `validate` then start without the web page, the directory client, structlog or the CA code
+# (on a slow gateway that was a third of a second of every `socialguard check`).
+COMMANDS = {
+    "admin": ("socialguard.cli.admin", "admin"),
+    "audit": ("socialguard.cli.audit", "audit"),
+    "ca": ("socialguard.cli.ca", "ca"),
+    "catalog": ("socialguard.cli.catalog", "catalog"),
+    "digest": ("socialguard.cli.admin", "digest"),
+    "exemptions": ("socialguard.cli.exemptions", "exemptions"),
+    "pac": ("socialguard.cli.pac", "pac"),
+    "policy": ("socialguard.cli.policy_pull", "policy"),
+    "privacy": ("socialguard.cli.privacy", "privacy"),
+    "run": ("socialguard.cli.run", "run"),
+    "status": ("socialguard.cli.status", "status"),
+    "users": ("socialguard.cli.users", "users"),
+}
+# Modules that add subcommands to a group of another module when imported.
+EXTENDS = {"audit": ("socialguard.cli.subject_access",)}  # `audit export`
 
-@click.group(cls=CommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+
+class MainGroup(CommandGroup):
+    """The `socialguard` group, loading each command's module on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        command = super().get_command(ctx, cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module, attribute = COMMANDS[cmd_name]
+            command = getattr(importlib.import_module(module), attribute)
+            for extension in EXTENDS.get(cmd_name, ()):
+                importlib.import_module(extension)
+            self.add_command(command, cmd_name)
+        return command
+
+
+@click.group(cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="socialguard")
 def main() -> None:
     """Enforce the practice's social-media policy on its proxy gateway."""
@@ -179,27 +217,11 @@ def validate(config: Path | None, authorisations: Path | None) -> None:
     policy = load_or_exit(paths)
     for warning in policy.authorisations.warnings:
         click.echo(f"warning: {warning}", err=True)
-    files = ", ".join(str(p) for p in paths.watched(policy.settings))
+    checked = paths.watched(policy.settings)
+    if policy.settings.signup_endpoints is not None:
+        checked.append(policy.settings.signup_endpoints)  # the practice's signup endpoints
+    files = ", ".join(str(p) for p in checked)
     click.echo(
         f"valid: {files} — {len(policy.catalog.services)} services, "
         f"{len(policy.authorisations.exemptions)} exemptions, policy {policy.digest}"
     )
-
-
-from socialguard.cli.admin import admin, digest  # noqa: E402
-from socialguard.cli.audit import audit  # noqa: E402
-from socialguard.cli.ca import ca  # noqa: E402
-from socialguard.cli.catalog import catalog  # noqa: E402
-from socialguard.cli.exemptions import exemptions  # noqa: E402
-from socialguard.cli.pac import pac  # noqa: E402
-from socialguard.cli.policy_pull import policy  # noqa: E402
-from socialguard.cli.privacy import privacy  # noqa: E402
-from socialguard.cli.run import run  # noqa: E402
-from socialguard.cli.status import status  # noqa: E402
-from socialguard.cli.subject_access import export as _export  # noqa: E402, F401 - adds `audit export`
-from socialguard.cli.users import users  # noqa: E402
-
-for _group in (audit, ca, catalog, exemptions, policy, privacy, run, admin, digest):
-    main.add_command(_group)
-for _command in (pac, status, users):
-    main.add_command(_command)

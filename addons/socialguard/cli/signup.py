@@ -10,15 +10,15 @@ import json
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
 from socialguard.cli.common import Refusal
 from socialguard.core.hosts import HostError, normalise_host
 from socialguard.core.policy import Policy, Who
-from socialguard.core.problems import ConfigError
 from socialguard.core.signup import MAX_INSPECTED, SignupRequest, examine, signup_decision
-from socialguard.files.signup_file import embedded_endpoints
+from socialguard.core.signup_endpoints import Endpoint
 
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD"})
 
@@ -55,6 +55,19 @@ def read_saved_request(path: Path) -> Saved:
         if name.strip().lower() == "content-type":
             content_type = value.strip()
     return Saved(parts[0], parts[1], content_type, body[:MAX_INSPECTED])
+
+
+def _endpoint_origin(endpoint: Endpoint | None, practice: Path | None) -> dict[str, Any] | None:
+    """Where the known endpoint that matched is written: file, line, site id, and whether it is
+    the practice's own file or the shipped list."""
+    if endpoint is None:
+        return None
+    return {
+        "site": endpoint.site_id,
+        "file": endpoint.source,
+        "line": endpoint.line,
+        "practice": practice is not None and endpoint.source == str(practice),
+    }
 
 
 def _guess_type(body: bytes) -> str:
@@ -95,12 +108,12 @@ def explain_signup(
         data = body.encode("utf-8")
     kind = kind or _guess_type(data)
     settings = policy.settings
-    try:
-        endpoints = embedded_endpoints()
-    except ConfigError as error:
-        raise Refusal("the signup guard's endpoints file did not load:", error.problems) from None
     request = SignupRequest(host=host, path=path, query=query, body=data, content_type=kind)
-    verdict = examine(request, settings.signup_hosts, settings.email_domains, endpoints)
+    # The policy's endpoints, as the proxy uses them: shipped, and the practice's file over them.
+    verdict = examine(
+        request, settings.signup_hosts, settings.email_domains, policy.signup_endpoints
+    )
+    endpoint = _endpoint_origin(verdict.endpoint, settings.signup_endpoints)
     exemption_id = None
     if verdict.refuse:
         decision = signup_decision(verdict, host, who, when, policy)
@@ -117,12 +130,22 @@ def explain_signup(
                     "why": verdict.why,
                     "work_domain": verdict.work_domain,
                     "exemption_id": exemption_id,
+                    "endpoint": endpoint,
                 }
             )
         )
         return
     click.echo(f"{host}{path}: {verdict.why}")
     click.echo(f"  rule: {verdict.rule}")
+    if endpoint is not None:
+        whose = (
+            "the practice's own file, signup_guard.endpoints"
+            if endpoint["practice"]
+            else "shipped with socialguard"
+        )
+        click.echo(
+            f"  from: {endpoint['file']}:{endpoint['line']}, sites.{endpoint['site']} ({whose})"
+        )
     if exemption_id is not None:
         click.echo(
             f"  but exemption {exemption_id} names this site for {who.user}: "

@@ -174,7 +174,8 @@ def status(config: Path | None, authorisations: Path | None, audit_log: Path | N
     else:
         say("  none yet")
     say("Files:")
-    for path in [*paths.watched(settings), *settings.catalogs]:
+    endpoints = [settings.signup_endpoints] if settings.signup_endpoints is not None else []
+    for path in [*paths.watched(settings), *settings.catalogs, *endpoints]:
         try:
             changed = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)
             say(f"  {path} (changed {changed:%Y-%m-%d %H:%M:%S} UTC)")

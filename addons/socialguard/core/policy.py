@@ -25,6 +25,7 @@ from socialguard.core.hosts import (
     unmapped,
 )
 from socialguard.core.settings import Settings
+from socialguard.core.signup_endpoints import Endpoint
 
 ANONYMOUS = "anonymous"
 
@@ -110,12 +111,14 @@ class Decision(NamedTuple):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Policy:
-    """Settings, catalogue and authorisations that were validated together, with their digest."""
+    """Settings, catalogue and authorisations that were validated together, with their digest,
+    and the signup guard's known endpoints (shipped and the practice's), built once per load."""
 
     settings: Settings
     catalog: Catalog
     authorisations: Authorisations
     digest: str
+    signup_endpoints: tuple[Endpoint, ...]
 
 
 def digest_of(parts: list[bytes]) -> str:

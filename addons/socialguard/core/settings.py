@@ -121,7 +121,8 @@ DEFAULTS: dict[str, Any] = {
     "devices": {},
     "groups": {},
     "email_domains": [],
-    "signup_guard": {"hosts": []},
+    # endpoints: the practice's own known endpoints file, added to the shipped one (SIGNUP.md).
+    "signup_guard": {"hosts": [], "endpoints": None},
     "https_block": "refuse",
     "ca_dir": None,  # the layout's (var/ca in a checkout, /var/lib/socialguard/ca installed)
     "authorisations": None,  # the layout's (allowlists/authorisations.yaml in a checkout)
@@ -225,6 +226,9 @@ class Settings:
     groups: frozenset[str]
     email_domains: tuple[str, ...]
     signup_hosts: tuple[str, ...]
+    # The practice's signup endpoints file (signup_guard.endpoints), and its key's line.
+    signup_endpoints: Path | None = None
+    signup_endpoints_line: int = 0
     https_block: str
     ca_dir: Path
     authorisations_path: Path
@@ -666,6 +670,13 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
             "identity: proxyauth and ldap are both set — staff sign in one way: keep ldap "
             "(directory accounts) or proxyauth (an htpasswd file), not both",
         )
+    signup_at = _where(data.get("signup_guard"), line("signup_guard"))
+    signup_endpoints = _path_setting(
+        merged["signup_guard"].get("endpoints"),
+        "signup_guard.endpoints",
+        signup_at("endpoints"),
+        problems,
+    )
     settings = Settings(
         ldap=ldap,
         site=site,
@@ -703,6 +714,8 @@ def parse_settings(data: Any, source: str, layout: Layout = CURRENT_DIRECTORY) -
             line("signup_guard"),
             problems,
         ),
+        signup_endpoints=base / signup_endpoints if signup_endpoints is not None else None,
+        signup_endpoints_line=signup_at("endpoints") if signup_endpoints is not None else 0,
         https_block=https_block,
         ca_dir=base / ca_dir if ca_dir is not None else layout.ca_dir,
         authorisations_path=(

@@ -4,8 +4,9 @@ a work e-mail address (or move an account to one)?
 The policy forbids using the work address *to register* on social media or shopping sites; it
 does not forbid signing in, checking out or reading a newsletter. So a request is refused only
 when it carries a work address AND it creates an account or changes an account's e-mail: by a
-known endpoint of the site (data/signup_endpoints.yaml, each with the day it was checked) or,
-for sites not described there, by the heuristic below (see docs/SIGNUP.md). Only the hosts IT
+known endpoint of the site (shipped in data/signup_endpoints.yaml, or in the practice's own
+file; each with the day it was checked: core/signup_endpoints.py) or, for sites not described
+there, by the heuristic below (see docs/SIGNUP.md). Only the hosts IT
 lists (`signup_guard.hosts`) are inspected, and only the domain of an address is ever kept: the
 address itself is personal data the audit log does not need.
 
@@ -28,7 +29,7 @@ from typing import Any
 from socialguard.core.authorisations import Exemption
 from socialguard.core.hosts import suffixes
 from socialguard.core.policy import Action, Decision, Policy, Reason, Who
-from socialguard.core.problems import LocatedDict, Problems
+from socialguard.core.signup_endpoints import Endpoint, Kind
 
 # Forms are small; a large body is an upload, and its first megabyte holds any form fields.
 MAX_INSPECTED = 1 << 20
@@ -112,48 +113,7 @@ class Rule(enum.StrEnum):
     NOT_REGISTRATION = "not_registration"
 
 
-class Kind(enum.StrEnum):
-    """What a known endpoint does with the account."""
-
-    REGISTRATION = "registration"
-    EMAIL_CHANGE = "email_change"
-
-
 _KIND_WORDS = {Kind.REGISTRATION: "registers an account", Kind.EMAIL_CHANGE: "changes the e-mail"}
-_KIND_LABELS = {Kind.REGISTRATION: "registration", Kind.EMAIL_CHANGE: "e-mail change"}
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Endpoint:
-    """One known place where a site registers an account or changes its e-mail address.
-
-    `path` is a prefix of the request path (`/ap/register` also matches `/ap/register/x`);
-    `query`, when given, must appear in the query string (`flow_name=signup`).
-    """
-
-    site: str
-    hosts: tuple[str, ...]
-    kind: Kind
-    path: str
-    query: str
-    checked: dt.date
-
-    def matches(self, host: str, path: str, query: str) -> bool:
-        if not any(s in self.hosts for s in suffixes(host)):
-            return False
-        path, prefix = path.lower().rstrip("/"), self.path.rstrip("/")
-        if path != prefix and not path.startswith(prefix + "/"):
-            return False
-        return not self.query or self.query in urllib.parse.unquote_plus(query).lower()
-
-    @property
-    def checked_label(self) -> str:
-        return f"{self.checked.day} {self.checked:%B %Y}"
-
-    @property
-    def label(self) -> str:
-        where = self.path + (f"?{self.query}" if self.query else "")
-        return f"{self.site}'s {_KIND_LABELS[self.kind]} endpoint {where}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -176,6 +136,7 @@ class Verdict:
     rule: Rule
     why: str
     work_domain: str | None = None
+    endpoint: Endpoint | None = None  # the known endpoint that matched, and where it is written
 
 
 # A path segment that says the request registers or moves the account's e-mail. Linear: each
@@ -291,6 +252,7 @@ def examine(
                 f"(checked {endpoint.checked_label}), which {_KIND_WORDS[endpoint.kind]}, "
                 f"and {carries}.",
                 work_domain=work,
+                endpoint=endpoint,
             )
     word = path_word(request.path)
     if word is not None:
@@ -383,52 +345,3 @@ def signup_decision(
         category=service.category if service else None,
         detail=detail,
     )
-
-
-# -- the endpoints file -------------------------------------------------------------------------
-
-
-def parse_endpoints(data: Any, source: str) -> tuple[Endpoint, ...]:
-    """data/signup_endpoints.yaml: per site, its hosts, the day checked and its endpoints."""
-    problems = Problems(source)
-    if not isinstance(data, LocatedDict) or not isinstance(data.get("sites"), dict):
-        problems.add(1, "must hold 'sites:', a mapping of site id to {name, hosts, checked, …}")
-        problems.raise_if_any()
-    endpoints: list[Endpoint] = []
-    sites = data["sites"]
-    for site_id, entry in sites.items():
-        line = sites.line_of(site_id) if isinstance(sites, LocatedDict) else 1
-        where = f"sites.{site_id}"
-        if not isinstance(entry, dict):
-            problems.add(line, f"{where}: must be a mapping with name, hosts, checked")
-            continue
-        hosts = entry.get("hosts")
-        checked = entry.get("checked")
-        if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) for h in hosts):
-            problems.add(line, f"{where}.hosts: a list of host names, e.g. [amazon.co.uk]")
-            continue
-        if not isinstance(checked, dt.date) or isinstance(checked, dt.datetime):
-            problems.add(line, f"{where}.checked: the day the endpoints were checked, 2026-12-01")
-            continue
-        for kind in Kind:
-            paths = entry.get(str(kind)) or []
-            if not isinstance(paths, list) or not all(isinstance(p, str) for p in paths):
-                problems.add(line, f"{where}.{kind}: a list of paths, e.g. [/ap/register]")
-                continue
-            for raw in paths:
-                path, _, query = raw.strip().lower().partition("?")
-                if not path.startswith("/"):
-                    problems.add(line, f"{where}.{kind}: {raw!r} must start with /")
-                    continue
-                endpoints.append(
-                    Endpoint(
-                        site=str(entry.get("name") or site_id),
-                        hosts=tuple(h.lower().strip(".") for h in hosts),
-                        kind=kind,
-                        path=path,
-                        query=query,
-                        checked=checked,
-                    )
-                )
-    problems.raise_if_any()
-    return tuple(endpoints)

@@ -44,18 +44,29 @@ _FastLoader.add_constructor(
 )
 
 
+def _uses_anchors(text: str) -> bool:
+    """Whether the YAML holds an anchor or an alias, as libyaml's own events say: a `*` or `&`
+    inside a quoted string ("*.skype.com", "AT&T") is neither."""
+    for event in yaml.parse(text, Loader=_SafeBase):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            return True
+    return False
+
+
 def read_catalog_yaml(path: Path) -> tuple[Any, bytes]:
     """Read a catalogue file quickly; on any problem, re-read it carefully to explain it.
 
-    libyaml's parser cannot be told to refuse anchors and aliases, so a file holding `&` or
-    `*` anywhere (an anchor needs one, an alias the other) is read by the careful reader,
-    which refuses them at their line.
+    libyaml's composer cannot be told to refuse anchors and aliases (expanded, a few hundred
+    bytes of them become gigabytes), so a file that may hold one (a `&` or `*` anywhere) is
+    first walked event by event; one that does is read by the careful reader, which refuses
+    them at their line.
     """
     raw = read_bounded(path, CATALOG_MAX_BYTES)
-    if b"&" in raw or b"*" in raw:
-        return read_yaml(path, CATALOG_MAX_BYTES)
     try:
-        return yaml.load(raw.decode("utf-8"), Loader=_FastLoader), raw  # noqa: S506 - safe
+        text = raw.decode("utf-8")
+        if (b"&" in raw or b"*" in raw) and _uses_anchors(text):
+            return read_yaml(path, CATALOG_MAX_BYTES)
+        return yaml.load(text, Loader=_FastLoader), raw  # noqa: S506 - safe
     except (UnicodeDecodeError, yaml.YAMLError):
         return read_yaml(path, CATALOG_MAX_BYTES)
 

@@ -25,6 +25,7 @@ from socialguard.core.settings import (
     parse_settings,
 )
 from socialguard.files.catalog_file import load_catalog
+from socialguard.files.signup_file import load_policy_endpoints
 from socialguard.files.yamlfile import AUTHORISATIONS_MAX_BYTES, SETTINGS_MAX_BYTES, read_yaml
 
 ENVIRONMENT_VARIABLE = "SOCIALGUARD_CONFIG"
@@ -144,7 +145,8 @@ class PolicyPaths:
 
 
 def load_policy(paths: PolicyPaths) -> Policy:
-    """Read and validate settings, catalogue and authorisations; raises ConfigError."""
+    """Read and validate settings, catalogue, authorisations and the signup guard's endpoints;
+    raises ConfigError with every problem found."""
     config, found_by = find_config(paths.config)
     named = (
         (config, f"the policy file (from {found_by})"),
@@ -160,19 +162,36 @@ def load_policy(paths: PolicyPaths) -> Policy:
     if missing:
         raise ConfigError(missing)
     settings, settings_raw = load_settings(config)
-    catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
-    authorisations_path = paths.authorisations_path(settings)
-    if authorisations_path is None:
-        authorisations, authorisations_raw = EMPTY, b""
-    else:
-        authorisations, authorisations_raw = load_authorisations(
-            authorisations_path, catalog, settings
+    # The endpoints file's problems are reported with the other files', all at once.
+    endpoint_problems: list[Problem] = []
+    try:
+        endpoints, endpoints_raw = load_policy_endpoints(
+            settings, str(config or "<embedded defaults>")
         )
+    except ConfigError as error:
+        endpoints, endpoints_raw = (), b""
+        endpoint_problems = error.problems
+    try:
+        catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
+        authorisations_path = paths.authorisations_path(settings)
+        if authorisations_path is None:
+            authorisations, authorisations_raw = EMPTY, b""
+        else:
+            authorisations, authorisations_raw = load_authorisations(
+                authorisations_path, catalog, settings
+            )
+    except ConfigError as error:
+        raise ConfigError([*error.problems, *endpoint_problems]) from None
+    if endpoint_problems:
+        raise ConfigError(endpoint_problems)
+    # The practice's endpoints file counts only when named, so digests without one are as before.
+    practice_raws = [endpoints_raw] if settings.signup_endpoints is not None else []
     return Policy(
         settings=settings,
         catalog=catalog,
         authorisations=authorisations,
-        digest=digest_of([settings_raw, *catalog_raws, authorisations_raw]),
+        digest=digest_of([settings_raw, *catalog_raws, authorisations_raw, *practice_raws]),
+        signup_endpoints=endpoints,
     )
 
 

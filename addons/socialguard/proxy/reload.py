@@ -198,11 +198,13 @@ class PolicyWatcher:
         self._polling = threading.Lock()  # a SIGHUP reload and a poll never run at once
 
     def files(self) -> list[Path]:
-        """The files a policy is made of, including default paths that do not exist yet."""
+        """The files a policy is made of, including default paths that do not exist yet: the
+        policy file, the authorisation list, the extra catalogues, the signup endpoints file."""
         settings = self._holder().settings
         config = self._paths.config_path() or DEFAULT_POLICY_PATH
         authorisations = self._paths.authorisations or settings.authorisations_path
-        return [config, authorisations, *settings.catalogs]
+        endpoints = [settings.signup_endpoints] if settings.signup_endpoints is not None else []
+        return [config, authorisations, *settings.catalogs, *endpoints]
 
     def _locked_poll(self) -> str | None:
         with self._polling:

@@ -23,7 +23,6 @@ from socialguard.core.signup import (
     is_guarded,
     signup_decision,
 )
-from socialguard.files.signup_file import embedded_endpoints
 from socialguard.proxy.answers import Answers
 from socialguard.proxy.names import request_names
 
@@ -125,7 +124,7 @@ class SignupGuard:
                 ),
                 settings.signup_hosts,
                 settings.email_domains,
-                embedded_endpoints(),
+                policy.signup_endpoints,  # shipped and the practice's, built at load
             )
             if not verdict.refuse:
                 return  # signing in, checking out, a newsletter: not a registration
