@@ -160,6 +160,21 @@ exemptions:
     expires: 2027-11-01
 """
 
+SIGNUP = """\
+signup_guard:
+  hosts: [riversidesupplies.co.uk]
+  endpoints: signup-endpoints.yaml
+"""
+ENDPOINTS = """\
+sites:
+  riverside-supplies:
+    name: Riverside Medical Supplies
+    hosts: [riversidesupplies.co.uk]
+    checked: 2026-11-20
+    how: the trade account form, seen by the practice manager
+    registration: [/trade/apply]
+"""
+
 
 def installed_gateway(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An installed layout under a root of its own (never the real /etc), found the way the
@@ -199,10 +214,11 @@ def test_an_installed_gateway_pulls_into_etc_and_keeps_its_own_list(
     commit(
         repo,
         {
-            # A catalogue the pull brings, named as the installed policy reads it (beside it):
-            # checked from the commit, since the gateway has no copy yet.
-            "shared/policy.yaml": SHARED + "catalogs: [catalog-extra.yaml]\n",
+            # A catalogue and an endpoints file the pull brings, named as the installed policy
+            # reads them (beside it): checked from the commit, the gateway has no copy yet.
+            "shared/policy.yaml": SHARED + "catalogs: [catalog-extra.yaml]\n" + SIGNUP,
             "shared/catalog-extra.yaml": "services: {}\n",
+            "shared/signup-endpoints.yaml": ENDPOINTS,
             "shared/authorisations.yaml": "approvers: [pcn.it]\n",
             "sites/riverside/policy.yaml": SITE,
         },
@@ -212,6 +228,7 @@ def test_an_installed_gateway_pulls_into_etc_and_keeps_its_own_list(
     assert code == 0, output
     assert "the PCN's IT team" in (etc / "policy.yaml").read_text()
     assert (etc / "catalog-extra.yaml").read_text() == "services: {}\n"
+    assert (etc / "signup-endpoints.yaml").read_text() == ENDPOINTS
     assert (etc / "allowlists/authorisations.yaml").read_bytes() == local
     assert not (etc / "allowlists/authorisations.yaml.kept-in-git").exists()
     assert "is kept as it is" in output

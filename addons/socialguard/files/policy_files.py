@@ -162,18 +162,29 @@ def load_policy(paths: PolicyPaths) -> Policy:
     if missing:
         raise ConfigError(missing)
     settings, settings_raw = load_settings(config)
+    return load_with_settings(
+        settings,
+        settings_raw,
+        str(config or "<embedded defaults>"),
+        paths.authorisations_path(settings),
+    )
+
+
+def load_with_settings(
+    settings: Settings, settings_raw: bytes, policy_file: str, authorisations_path: Path | None
+) -> Policy:
+    """The rest of a policy once its settings are read: catalogue, authorisations (none when
+    `authorisations_path` is None) and the signup guard's endpoints, validated together.
+    `policy_pull` uses it to check merged files as they will be read where they are going."""
     # The endpoints file's problems are reported with the other files', all at once.
     endpoint_problems: list[Problem] = []
     try:
-        endpoints, endpoints_raw = load_policy_endpoints(
-            settings, str(config or "<embedded defaults>")
-        )
+        endpoints, endpoints_raw = load_policy_endpoints(settings, policy_file)
     except ConfigError as error:
         endpoints, endpoints_raw = (), b""
         endpoint_problems = error.problems
     try:
         catalog, catalog_raws = load_catalog(settings.catalogs, settings.practice.domains)
-        authorisations_path = paths.authorisations_path(settings)
         if authorisations_path is None:
             authorisations, authorisations_raw = EMPTY, b""
         else:

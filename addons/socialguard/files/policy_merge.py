@@ -27,18 +27,16 @@ from __future__ import annotations
 
 import io
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import yaml
 
-from socialguard.core.authorisations import EMPTY
-from socialguard.core.policy import Policy, digest_of
+from socialguard.core.policy import Policy
 from socialguard.core.problems import ConfigError, Problem
 from socialguard.core.settings import parse_settings
-from socialguard.files.catalog_file import load_catalog
-from socialguard.files.policy_files import check_directory_files, layout_for, load_authorisations
+from socialguard.files.policy_files import check_directory_files, layout_for, load_with_settings
 from socialguard.files.yamlfile import SETTINGS_MAX_BYTES, read_yaml
 
 POLICY = "policy.yaml"
@@ -188,30 +186,28 @@ class Checked:
 
 def check(merged: Merged, config: Path, authorisations: Path | None = None) -> Checked:
     """Every check of `socialguard validate` on the merged files, read as the proxy will read
-    them once the policy is at `config`: its relative paths from there, the catalogue files
-    the pull brings from staging, and the list the merged policy names (or `authorisations`).
-    That list is the merged one when the repository holds it, else the practice's own as it
-    is (none yet: no exemptions). Raises ConfigError naming every problem."""
+    them once the policy is at `config`: its relative paths from there, the files the pull
+    brings beside it (catalogues, a signup endpoints file) from staging, and the list the
+    merged policy names (or `authorisations`). That list is the merged one when the repository
+    holds it, else the practice's own as it is (none yet: no exemptions). Raises ConfigError
+    naming every problem."""
     data, settings_raw = read_yaml(merged.policy, SETTINGS_MAX_BYTES)
     settings = parse_settings(data, str(merged.policy), layout_for(config))
     check_directory_files(settings)
     staged = {extra.name: extra for extra in merged.extras}
     folder = config.resolve().parent
-    catalogs = tuple(
-        staged[c.name] if c.name in staged and c.resolve().parent == folder else c
-        for c in settings.catalogs
-    )
-    catalog, catalog_raws = load_catalog(catalogs, settings.practice.domains)
+
+    def brought(path: Path) -> Path:
+        return (
+            staged[path.name] if path.name in staged and path.resolve().parent == folder else path
+        )
+
     list_path = authorisations or settings.authorisations_path
     checked_list = merged.authorisations or (list_path if list_path.is_file() else None)
-    if checked_list is None:
-        listed, list_raw = EMPTY, b""
-    else:
-        listed, list_raw = load_authorisations(checked_list, catalog, settings)
-    policy = Policy(
-        settings=settings,
-        catalog=catalog,
-        authorisations=listed,
-        digest=digest_of([settings_raw, *catalog_raws, list_raw]),
+    as_read = replace(
+        settings,
+        catalogs=tuple(brought(c) for c in settings.catalogs),
+        signup_endpoints=brought(settings.signup_endpoints) if settings.signup_endpoints else None,
     )
+    policy = load_with_settings(as_read, settings_raw, str(merged.policy), checked_list)
     return Checked(policy=policy, authorisations=list_path)
