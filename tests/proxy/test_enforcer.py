@@ -272,3 +272,12 @@ def test_proxy_keeps_running_after_client_garbage(plain_proxy: RunningProxy) -> 
     result = plain_proxy.curl("-o", "/dev/null", "-w", "%{http_code}", "http://www.reddit.com/")
     assert result.stdout == "403"
     assert plain_proxy.process.poll() is None
+
+
+def test_the_proxy_serves_no_page_of_its_own_at_mitm_it(proxy: RunningProxy, internet) -> None:
+    """mitmproxy's onboarding site is not in the chain: http://mitm.it/ is a site like any
+    other (here the loopback internet answers), not a page about mitmproxy from the gateway."""
+    _port, seen = internet
+    result = proxy.curl("http://mitm.it/", user="j.smith")
+    assert result.stdout.encode() == INTERNET_BODY
+    assert "http://mitm.it/" in seen

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mitmproxy.addons import next_layer, proxyauth
 
-from socialguard.proxy.runner import ProxyOptions, addon_chain, mitmproxy_options
+from socialguard.proxy.runner import UNUSED_ADDONS, ProxyOptions, addon_chain, mitmproxy_options
 from socialguard.proxy.signin import SignIn
 
 
@@ -33,3 +33,12 @@ def test_upstream_mode() -> None:
         ProxyOptions(listen_host="127.0.0.1", listen_port=8080, upstream="http://127.0.0.1:3128")
     )
     assert options["mode"] == ["upstream:http://127.0.0.1:3128"]
+
+
+def test_the_gateway_carries_only_the_addons_it_uses() -> None:
+    """Replay, rewriting, saving, scripts and the mitm.it site are not in the chain: each addon
+    is asked about every event of every connection."""
+    chain = addon_chain(object())
+    assert not [a for a in chain if isinstance(a, UNUSED_ADDONS)]
+    kept = {type(a).__name__ for a in chain}
+    assert {"Core", "Block", "Proxyserver", "NextLayer", "TlsConfig", "UpstreamAuth"} <= kept

@@ -16,7 +16,31 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mitmproxy import addons, master, options
-from mitmproxy.addons import errorcheck, next_layer, proxyauth
+from mitmproxy.addons import (
+    anticache,
+    anticomp,
+    blocklist,
+    browser,
+    clientplayback,
+    command_history,
+    comment,
+    cut,
+    errorcheck,
+    export,
+    maplocal,
+    mapremote,
+    modifybody,
+    modifyheaders,
+    next_layer,
+    onboarding,
+    proxyauth,
+    save,
+    savehar,
+    script,
+    serverplayback,
+    stickyauth,
+    stickycookie,
+)
 
 from socialguard.audit.log import AuditLog
 from socialguard.core.signup import MAX_INSPECTED
@@ -47,14 +71,46 @@ class ProxyOptions:
     confdir: str | None = None
 
 
+# mitmproxy's default addons that a gateway never uses: interactive and replay tools, traffic
+# rewriting, saving flows, scripts, the mitm.it onboarding site. Each one is still asked about
+# every event of every connection (mitmproxy looks up each hook on each addon), so carrying
+# them cost every request some CPU; none of them acts unless an option socialguard never sets
+# asks it to. Kept: Core, Block (block_global/block_private), StripDnsHttpsRecords, DisableH2C,
+# Proxyserver, DnsResolver, NextLayer, TlsConfig, UpstreamAuth, UpdateAltSvc, and sign-in.
+UNUSED_ADDONS: tuple[type, ...] = (
+    anticache.AntiCache,
+    anticomp.AntiComp,
+    browser.Browser,
+    blocklist.BlockList,
+    clientplayback.ClientPlayback,
+    command_history.CommandHistory,
+    comment.Comment,
+    cut.Cut,
+    export.Export,
+    maplocal.MapLocal,
+    mapremote.MapRemote,
+    modifybody.ModifyBody,
+    modifyheaders.ModifyHeaders,
+    onboarding.Onboarding,
+    save.Save,
+    savehar.SaveHar,
+    script.ScriptLoader,
+    serverplayback.ServerPlayback,
+    stickyauth.StickyAuth,
+    stickycookie.StickyCookie,
+)
+
+
 def addon_chain(
     enforcer: object, audit: Recorder | None = None, directory: object | None = None
 ) -> list[object]:
-    """mitmproxy's default addons with ProxyAuth replaced by SignIn (checked off the event loop,
-    limited per address, following its file), directory sign-in beside it, and the enforcer
-    before NextLayer."""
+    """mitmproxy's default addons that a gateway uses, with ProxyAuth replaced by SignIn
+    (checked off the event loop, limited per address, following its file), directory sign-in
+    beside it, and the enforcer before NextLayer."""
     chain: list[object] = []
     for addon in addons.default_addons():
+        if isinstance(addon, UNUSED_ADDONS):
+            continue
         if isinstance(addon, proxyauth.ProxyAuth):
             chain.append(SignIn(audit))
             if directory is not None:
