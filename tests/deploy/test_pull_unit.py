@@ -5,10 +5,9 @@ as socialguard-pull, and needs no path: only the repository and the site."""
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
-from tests.deploy.test_unit import ANALYZE, _directives, needs_analyze
+from tests.deploy.test_unit import _directives, exposure, needs_analyze, verify_complaints
 
 UNIT = Path(__file__).resolve().parents[2] / "deploy" / "systemd" / "socialguard-pull.service"
 
@@ -22,18 +21,8 @@ def _for_analysis(tmp_path: Path) -> Path:
 @needs_analyze
 def test_the_pull_unit_verifies_and_is_hardened(tmp_path: Path) -> None:
     unit = _for_analysis(tmp_path)
-    done = subprocess.run([str(ANALYZE), "verify", str(unit)], check=False,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    complaints = [
-        line for line in (done.stdout + done.stderr).splitlines()
-        if not re.search(r"not found|Unknown user|Unknown group|No such file", line)
-    ]  # fmt: skip
-    assert complaints == []
-    done = subprocess.run([str(ANALYZE), "security", "--offline=true", str(unit)], check=False,
-                          capture_output=True, text=True, timeout=60)  # fmt: skip
-    match = re.search(r"Overall exposure level for [^:]*: ([0-9.]+)", done.stdout)
-    assert match, done.stdout + done.stderr
-    assert float(match.group(1)) <= 3.0, done.stdout
+    assert verify_complaints(unit) == []
+    assert exposure(unit) <= 3.0
 
 
 def test_the_pull_writes_the_policy_folder_and_runs_git_as_its_own_user() -> None:
