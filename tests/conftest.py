@@ -36,6 +36,18 @@ services:
     domains: [wikipedia.org]
 never_block: [nhs.uk, nhs.net]
 """
+# A practice's own signup endpoints (signup_guard.endpoints): the CLI and proxy tests share it.
+PRACTICE_ENDPOINTS = """\
+sites:
+  riverside-supplies:
+    name: Riverside Medical Supplies
+    hosts: [supplies.example]
+    checked: 2027-01-10
+    how: the trade account form, seen by the practice manager
+    registration: [/trade/apply]
+"""
+
+
 SETTINGS = """\
 zones:
   - name: staff

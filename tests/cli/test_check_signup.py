@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from socialguard.cli.app import main
+from tests.conftest import PRACTICE_ENDPOINTS
 
 POLICY = """\
 email_domains: [nhs.net]
@@ -128,15 +129,6 @@ email_domains: [nhs.net]
 signup_guard:
   hosts: [supplies.example, etsy.com]
   endpoints: signup-endpoints.yaml
-"""
-PRACTICE_ENDPOINTS = """\
-sites:
-  riverside-supplies:
-    name: Riverside Medical Supplies
-    hosts: [supplies.example]
-    checked: 2027-01-10
-    how: the trade account form, seen by the practice manager
-    registration: [/trade/apply]
 """
 
 

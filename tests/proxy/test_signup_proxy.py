@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import PRACTICE_ENDPOINTS
 from tests.loopback import LOOPBACK
 from tests.proxy.conftest import RunningProxy
 from tests.proxy.test_blockpage_https import ca_file
@@ -178,15 +179,6 @@ email_domains: [nhs.net]
 signup_guard:
   hosts: [supplies.example]
   endpoints: signup-endpoints.yaml
-"""
-PRACTICE_ENDPOINTS = """\
-sites:
-  riverside-supplies:
-    name: Riverside Medical Supplies
-    hosts: [supplies.example]
-    checked: 2027-01-10
-    how: the trade account form, seen by the practice manager
-    registration: [/trade/apply]
 """
 # A form the heuristic alone lets through: no path word, no repeated password.
 TRADE_FORM = "company=Riverside+Surgery&email=orders%40nhs.net&password=pw"
