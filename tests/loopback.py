@@ -9,14 +9,17 @@ import contextlib
 import datetime as dt
 import http.server
 import ipaddress
+import signal
 import socket
 import socketserver
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -32,6 +35,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind((LOOPBACK, 0))
         return int(s.getsockname()[1])
+
+
+def terminate(process: subprocess.Popen[Any], grace: float = 10.0) -> None:
+    """Stop a server the test started: SIGTERM and its orderly shutdown, else SIGKILL."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def wait_for_port(port: int, seconds: float = 30.0) -> bool:

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ import pytest
 from socialguard.audit.files import worker_path
 from socialguard.audit.log import AuditLog, AuditOptions
 from tests.deploy.conftest import DEPLOY, tool
-from tests.loopback import LOOPBACK, free_port, self_signed, wait_for_port
+from tests.loopback import LOOPBACK, free_port, self_signed, terminate, wait_for_port
 from tests.proxy.conftest import SOCIALGUARD, RunningProxy, start, stop
 
 RSYSLOG = DEPLOY / "rsyslog"
@@ -59,13 +58,8 @@ class Rsyslogd:
             )  # fmt: skip
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            terminate(self.process, grace=20)
 
     def log(self) -> str:
         return (self.directory / "rsyslogd.log").read_text(errors="replace")[-3000:]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,7 +15,14 @@ from typing import Any
 import bcrypt
 import pytest
 
-from tests.loopback import LOOPBACK, free_port, loopback_internet, tls_origin, wait_for_port
+from tests.loopback import (
+    LOOPBACK,
+    free_port,
+    loopback_internet,
+    terminate,
+    tls_origin,
+    wait_for_port,
+)
 
 SOCIALGUARD = [sys.executable, "-m", "socialguard"]
 PASSWORD = "secret"
@@ -133,13 +139,7 @@ def start(tmp: Path, *args: str, env: dict[str, str] | None = None) -> RunningPr
 
 
 def stop(proxy: RunningProxy) -> None:
-    if proxy.process.poll() is None:
-        proxy.process.send_signal(signal.SIGTERM)
-        try:
-            proxy.process.wait(10)
-        except subprocess.TimeoutExpired:
-            proxy.process.kill()
-            proxy.process.wait(5)
+    terminate(proxy.process)
 
 
 @pytest.fixture

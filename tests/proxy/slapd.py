@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.loopback import free_port, wait_for_port
+from tests.loopback import free_port, terminate, wait_for_port
 
 BASE = "dc=practice,dc=example"
 ADMIN = f"cn=admin,{BASE}"
@@ -128,13 +127,8 @@ class Slapd:
             )
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        if self.process is not None:
+            terminate(self.process)
         self.process = None
 
 

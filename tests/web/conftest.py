@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import httpx
 import pytest
 
 from socialguard.audit.log import AuditLog
-from tests.loopback import LOOPBACK, free_port, wait_for_port
+from tests.loopback import LOOPBACK, free_port, terminate, wait_for_port
 
 SOCIALGUARD = [sys.executable, "-m", "socialguard"]
 PASSWORD = "Good-Passw0rd"
@@ -106,13 +105,7 @@ class RunningAdmin:
     def stop(self) -> None:
         for client in self.clients:
             client.close()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        terminate(self.process)
 
 
 def token_of(html: str) -> str:
